@@ -1,0 +1,26 @@
+"""Builds the Cython post-processing kernels (native/) into ``padet_sdk._native``.
+
+Everything else lives in pyproject.toml; setup.py exists only because Cython extensions
+need an ``ext_modules`` list.
+"""
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extensions = [
+    Extension(
+        "padet_sdk._native",
+        ["native/padet_native.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=["-O3"],
+    )
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
+    )
+)

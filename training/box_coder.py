@@ -1,0 +1,53 @@
+"""SSD box coding: the one encode/decode pair used by training, export and (as the oracle of)
+the SDK. ``padet_sdk/reference.py`` and ``native/`` carry numpy/Cython copies that tests check
+against these functions.
+
+Boxes and anchors here are (cx, cy, w, h) in units of the input size; deltas are
+(dx, dy, dw, dh) scaled by the variances.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+#: dw/dh are clamped here before exp, so that an untrained head cannot produce inf boxes
+#: (torchvision's ``BoxCoder`` uses the same bound).
+BBOX_XFORM_CLIP = math.log(1000.0 / 16)
+
+DEFAULT_VARIANCES = (0.1, 0.2)
+
+
+def encode(boxes: Tensor, anchors: Tensor, variances: tuple[float, float] = DEFAULT_VARIANCES) -> Tensor:
+    """Regression targets of ``boxes`` relative to ``anchors``.
+
+    Args:
+        boxes: Tensor[..., 4] cxcywh.
+        anchors: Tensor[..., 4] cxcywh, broadcastable with ``boxes``.
+    Returns:
+        Tensor[..., 4] deltas.
+    """
+    v0, v1 = variances
+    dxy = (boxes[..., :2] - anchors[..., :2]) / (v0 * anchors[..., 2:])
+    dwh = torch.log(boxes[..., 2:] / anchors[..., 2:]) / v1
+    return torch.cat([dxy, dwh], dim=-1)
+
+
+def decode(deltas: Tensor, anchors: Tensor, variances: tuple[float, float] = DEFAULT_VARIANCES) -> Tensor:
+    """Inverse of :func:`encode`: boxes (cxcywh) from deltas on anchors. Computed in fp32."""
+    v0, v1 = variances
+    deltas = deltas.float()
+    anchors = anchors.float()
+    cxcy = anchors[..., :2] + deltas[..., :2] * v0 * anchors[..., 2:]
+    wh = anchors[..., 2:] * torch.exp(torch.clamp(deltas[..., 2:] * v1, max=BBOX_XFORM_CLIP))
+    return torch.cat([cxcy, wh], dim=-1)
+
+
+def cxcywh_to_xyxy(b: Tensor) -> Tensor:
+    half = b[..., 2:] / 2
+    return torch.cat([b[..., :2] - half, b[..., :2] + half], dim=-1)
+
+
+def xyxy_to_cxcywh(b: Tensor) -> Tensor:
+    return torch.cat([(b[..., :2] + b[..., 2:]) / 2, b[..., 2:] - b[..., :2]], dim=-1)

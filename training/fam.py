@@ -1,0 +1,83 @@
+"""Feature Alignment Module (paper §3.2): a 3x3 deformable conv whose offsets come from the APM.
+
+Offset sources (paper Table 1 / Figure 5), picked by ``mode``:
+- ``none``: a plain 3x3 conv, no alignment.
+- ``implicit``: offsets from the head features themselves (standard DCN).
+- ``explicit_l`` / ``explicit_s`` / ``explicit_ls``: a 1x1 conv on X_l, X_s or [X_l; X_s].
+- ``disentangled`` (c): ΔD = repeat(F(X_l), 9) + G(X_s); F gives one (dy, dx) shared by all taps.
+
+X_l are the APM regression channels (dx, dy) of every anchor, X_s the (dw, dh) channels.
+Offsets use torchvision's ``deform_conv2d`` layout: (dy, dx) per kernel tap, tap-major.
+Offset convs start at zero, so a fresh FAM samples like a regular conv.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops import deform_conv2d
+
+K = 9  # 3x3 kernel taps
+
+
+def split_location_shape(reg: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, 4A, H, W) APM regression → X_l (B, 2A, H, W) and X_s (B, 2A, H, W)."""
+    b, c, h, w = reg.shape
+    r = reg.view(b, c // 4, 4, h, w)
+    return r[:, :, :2].reshape(b, c // 2, h, w), r[:, :, 2:].reshape(b, c // 2, h, w)
+
+
+class FAM(nn.Module):
+    def __init__(self, channels: int, num_anchors: int, mode: str, *, detach: bool = False) -> None:
+        super().__init__()
+        self.mode = mode
+        self.detach = detach
+        self.weight = nn.Parameter(torch.empty(channels, channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
+        a2 = 2 * num_anchors
+        if mode == "implicit":
+            self.offset = nn.Conv2d(channels, 2 * K, 3, padding=1)
+        elif mode == "explicit_l" or mode == "explicit_s":
+            self.offset = nn.Conv2d(a2, 2 * K, 1)
+        elif mode == "explicit_ls":
+            self.offset = nn.Conv2d(2 * a2, 2 * K, 1)
+        elif mode == "disentangled":
+            self.loc = nn.Conv2d(a2, 2, 1)  # c
+            self.shape = nn.Conv2d(a2, 2 * K, 1)  # Δs
+        elif mode != "none":
+            raise ValueError(f"unknown FAM mode {mode!r}")
+        self.reset_offsets()
+
+    def reset_offsets(self) -> None:
+        """Zero the offset convs: a fresh FAM samples like a regular 3x3 conv (DCN practice)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def offsets(self, x: Tensor, reg: Tensor | None) -> Tensor | None:
+        """ΔD (B, 18, H, W), or None for ``none``."""
+        if self.mode == "none":
+            return None
+        if self.mode == "implicit":
+            return self.offset(x)
+        assert reg is not None, "explicit/disentangled FAM needs the APM regression map"
+        if self.detach:
+            reg = reg.detach()
+        x_l, x_s = split_location_shape(reg)
+        if self.mode == "explicit_l":
+            return self.offset(x_l)
+        if self.mode == "explicit_s":
+            return self.offset(x_s)
+        if self.mode == "explicit_ls":
+            return self.offset(torch.cat([x_l, x_s], dim=1))
+        c = self.loc(x_l)
+        return c.repeat(1, K, 1, 1) + self.shape(x_s)
+
+    def forward(self, x: Tensor, reg: Tensor | None) -> Tensor:
+        off = self.offsets(x, reg)
+        if off is None:
+            y = nn.functional.conv2d(x, self.weight, self.bias, padding=1)
+        else:
+            y = deform_conv2d(x, off, self.weight, self.bias, padding=(1, 1))
+        return torch.relu(y)

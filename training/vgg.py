@@ -1,0 +1,96 @@
+"""VGG-16 encoder (SSD/RFBNet "reduced fc" variant).
+
+``features`` has exactly torchvision's ``vgg16().features`` layout up to conv5_3, so ImageNet
+weights load by name; pool5 becomes 3x3 stride 1, fc6/fc7 become a dilated 3x3 conv and a 1x1
+conv (initialised by decimating torchvision's classifier weights when those are given).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+# torchvision vgg16 "D" configuration
+_VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+#: index of conv4_3's ReLU in ``features`` (E_1 is taken after it)
+CONV4_3_RELU = 22
+
+
+def _cbr(cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, bn: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, padding, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class VGG16Encoder(nn.Module):
+    """Returns E_1..E_n: conv4_3 (stride 8), fc7 (16), then stride-2 extra stages."""
+
+    def __init__(self, *, num_levels: int, ch, extra_bn: bool = True) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for v in _VGG16:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(cin, ch(v), 3, padding=1), nn.ReLU(inplace=True)]
+                cin = ch(v)
+        layers.append(nn.MaxPool2d(3, 1, 1))  # pool5, stride 1
+        self.features = nn.Sequential(*layers)
+        fc = ch(1024)
+        self.fc6 = nn.Conv2d(cin, fc, 3, padding=6, dilation=6)
+        self.fc7 = nn.Conv2d(fc, fc, 1)
+        self.relu = nn.ReLU(inplace=True)
+        extras = []
+        cin = fc
+        specs = [(256, 512), (128, 256), (128, 256), (128, 256)]
+        for mid, out in specs[: num_levels - 3]:
+            extras.append(
+                nn.Sequential(_cbr(cin, ch(mid), 1, bn=extra_bn), _cbr(ch(mid), ch(out), 3, 2, 1, bn=extra_bn))
+            )
+            cin = ch(out)
+        self.extras = nn.ModuleList(extras)
+        self.out_channels = [ch(512), fc] + [ch(o) for _, o in specs[: num_levels - 3]]
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        feats = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i == CONV4_3_RELU:
+                feats.append(x)
+        x = self.relu(self.fc7(self.relu(self.fc6(x))))
+        feats.append(x)
+        for e in self.extras:
+            x = e(x)
+            feats.append(x)
+        return feats
+
+    @torch.no_grad()
+    def load_imagenet(self, state: dict[str, Tensor]) -> list[str]:
+        """Load torchvision ``vgg16`` ImageNet weights; fc6/fc7 by SSD's decimation.
+
+        Returns the names of this encoder's parameters that were set.
+        """
+        loaded = []
+        own = self.features.state_dict()
+        for k, v in own.items():
+            src = state.get(f"features.{k}")
+            if src is None or src.shape != v.shape:
+                raise ValueError(
+                    f"backbone weights do not fit: features.{k} is "
+                    f"{None if src is None else tuple(src.shape)}, expected {tuple(v.shape)} "
+                    "(torchvision vgg16 ImageNet weights need width=1.0)"
+                )
+            own[k] = src
+            loaded.append(f"features.{k}")
+        self.features.load_state_dict(own)
+        if "classifier.0.weight" in state and self.fc6.out_channels == 1024:
+            w6 = state["classifier.0.weight"].view(4096, 512, 7, 7)
+            self.fc6.weight.copy_(w6[::4, :, ::3, ::3])
+            self.fc6.bias.copy_(state["classifier.0.bias"][::4])
+            w7 = state["classifier.3.weight"].view(4096, 4096, 1, 1)
+            self.fc7.weight.copy_(w7[::4, ::4])
+            self.fc7.bias.copy_(state["classifier.3.bias"][::4])
+            loaded += ["fc6.weight", "fc6.bias", "fc7.weight", "fc7.bias"]
+        return loaded
