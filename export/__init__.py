@@ -1,0 +1,1 @@
+"""Export of trained PADet checkpoints: ONNX (real DeformConv), OpenVINO IR, INT8."""

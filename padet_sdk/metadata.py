@@ -1,0 +1,105 @@
+"""What travels inside every exported PADet model file (ONNX ``metadata_props``, OpenVINO
+``rt_info``): one JSON document under the key :data:`METADATA_KEY`. The exporter writes it, the
+SDK reads it; nothing else travels with the model.
+
+The exported graph (see README "Export"): input ``images`` float32 (B, 3, S, S), already
+normalised with ``mean``/``std`` in ``pixel_order``; outputs, all float32, N anchors:
+``apm_scores`` (B, N) sigmoid probabilities, ``apm_deltas`` (B, N, 4), ``cls_scores`` (B, N, C+1)
+softmax probabilities (column 0 background), ``det_deltas`` (B, N, 4). Ablation variants without
+APM_C / APM_R omit ``apm_scores`` / ``apm_deltas``. Box decoding and soft-NMS stay outside the
+graph, owned by ``padet_sdk.native``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from .anchors import generate_anchors
+
+METADATA_KEY = "padet"
+FORMAT_VERSION = 1
+INPUT_NAME = "images"
+OUTPUT_NAMES = ("apm_scores", "apm_deltas", "cls_scores", "det_deltas")
+
+
+class MetadataError(ValueError):
+    """The model file has no (or unusable) PADet metadata."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelMetadata:
+    class_names: tuple[str, ...]
+    input_size: int
+    pixel_order: str = "RGB"
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    feature_sizes: tuple[int, ...]
+    anchor_scales: tuple[float, ...]
+    anchor_extra_ratios: tuple[tuple[float, ...], ...]
+    variances: tuple[float, float] = (0.1, 0.2)
+    outputs: tuple[str, ...] = OUTPUT_NAMES
+    theta: float = 0.01
+    conf_threshold: float = 0.01
+    nms_method: str = "linear"
+    nms_iou: float = 0.3
+    nms_sigma: float = 0.5
+    nms_score_threshold: float = 0.001
+    pre_nms_top_k: int = 1000
+    max_det: int = 300
+    preset: str = "custom"
+    model_version: str = "0"
+    precision: str = "fp32"
+    trained: bool = True
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.pixel_order not in ("RGB", "BGR"):
+            raise MetadataError(f"pixel_order must be RGB or BGR, got {self.pixel_order!r}")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise MetadataError("mean and std need 3 values")
+        if not {"cls_scores", "det_deltas"} <= set(self.outputs):
+            raise MetadataError(f"outputs must include cls_scores and det_deltas, got {self.outputs}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_anchors(self) -> int:
+        return sum((2 + len(r)) * f * f for r, f in zip(self.anchor_extra_ratios, self.feature_sizes))
+
+    def anchors(self) -> np.ndarray:
+        """(N, 4) cxcywh anchors in 0..1, identical to the training model's ``anchors``."""
+        return generate_anchors(self.feature_sizes, self.anchor_scales, self.anchor_extra_ratios)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelMetadata":
+        try:
+            d: dict[str, Any] = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as e:
+            raise MetadataError(f"PADet metadata is not valid JSON: {e}") from e
+        if not isinstance(d, dict):
+            raise MetadataError("PADet metadata must be a JSON object")
+        version = d.get("format_version")
+        if version != FORMAT_VERSION:
+            raise MetadataError(
+                f"PADet metadata format {version} is not supported by this SDK (expects {FORMAT_VERSION}); "
+                "re-export the model with a matching padet version"
+            )
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        for k in ("class_names", "mean", "std", "feature_sizes", "anchor_scales", "variances", "outputs"):
+            if k in d:
+                d[k] = tuple(d[k])
+        if "anchor_extra_ratios" in d:
+            d["anchor_extra_ratios"] = tuple(tuple(r) for r in d["anchor_extra_ratios"])
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise MetadataError(f"PADet metadata is incomplete: {e}") from e
