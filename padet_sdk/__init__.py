@@ -1,0 +1,1 @@
+"""PADet runtime SDK (torch-free)."""

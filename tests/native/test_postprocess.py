@@ -1,0 +1,160 @@
+"""The whole single-image pipeline: Cython == numpy on 18,400-anchor outputs, and its invariants."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from padet_sdk import native, reference
+
+METHOD_CODES = {"linear": 0, "gaussian": 1, "hard": 2}
+DEFAULTS = dict(
+    theta=0.01, conf=0.01, method="linear", iou_threshold=0.3, sigma=0.5,
+    score_threshold=0.001, pre_nms_top_k=1000, max_det=300, v0=0.1, v1=0.2,
+)
+ARG_NAMES = ("anchors", "apm_scores", "apm_deltas", "cls_scores", "det_deltas")
+
+
+def run_both(native_ext, outputs: dict, **overrides):
+    """(numpy result, Cython result) of postprocess; overrides replace DEFAULTS."""
+    p = DEFAULTS | overrides
+    args = [outputs[k] for k in ARG_NAMES]
+    ref = reference.postprocess(*args, **p)
+    nat = native_ext.postprocess(
+        *args, p["theta"], p["conf"], METHOD_CODES[p["method"]], p["iou_threshold"], p["sigma"],
+        p["score_threshold"], p["pre_nms_top_k"], p["max_det"], p["v0"], p["v1"],
+    )
+    return ref, nat
+
+
+def assert_same_detections(ref, nat):
+    ref_boxes, ref_scores, ref_labels, ref_anchor = ref
+    boxes, scores, labels, anchor = nat
+    np.testing.assert_array_equal(anchor, ref_anchor)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(scores, ref_scores, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(boxes, ref_boxes, rtol=0, atol=1e-6)
+    assert (boxes.dtype, scores.dtype, labels.dtype, anchor.dtype) == (np.float32, np.float32, np.int64, np.int64)
+    assert boxes.shape == (len(scores), 4) == (len(labels), 4) == (len(anchor), 4)
+
+
+def without_apm(outputs: dict, drop: tuple[str, ...]) -> dict:
+    return {k: (None if k in drop else v) for k, v in outputs.items()}
+
+
+@pytest.fixture(scope="module")
+def anchors():
+    a = reference.ssd_anchors()
+    assert a.shape == (18400, 4)
+    return a
+
+
+@pytest.mark.parametrize("num_classes", [3, 80])
+@pytest.mark.parametrize("kind", ["peaky", "uniform"])
+@pytest.mark.parametrize("drop", [(), ("apm_scores", "apm_deltas"), ("apm_scores",), ("apm_deltas",)])
+def test_cython_matches_numpy_on_18400_anchors(native_ext, anchors, num_classes, kind, drop):
+    outputs = without_apm(reference.synthetic_outputs(num_classes, seed=num_classes, kind=kind, anchors=anchors), drop)
+    ref, nat = run_both(native_ext, outputs)
+    assert len(ref[1]) > 0
+    assert_same_detections(ref, nat)
+
+
+@pytest.mark.parametrize("method", ["gaussian", "hard"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_cython_matches_numpy_with_other_soft_nms_methods(native_ext, anchors, method, seed):
+    outputs = reference.synthetic_outputs(3, seed=seed, anchors=anchors)
+    assert_same_detections(*run_both(native_ext, outputs, method=method, max_det=1000))
+
+
+def test_peaky_outputs_give_realistic_candidate_counts(anchors):
+    """Guards the test data: enough candidates to exercise NMS, far fewer than N*C."""
+    outputs = reference.synthetic_outputs(80, seed=0, anchors=anchors)
+    valid = outputs["apm_scores"] >= np.float32(0.01)
+    candidates = int(((outputs["cls_scores"][:, 1:] >= np.float32(0.01)) & valid[:, None]).sum())
+    assert 1000 < candidates < 0.05 * 18400 * 80
+
+
+def test_uniform_scores_saturate_top_k_with_the_lowest_flat_indices(native_ext, anchors):
+    """All 18,400 x 80 scores tie: the stable rule keeps flat indices 0..999, i.e. anchors 0..12."""
+    outputs = without_apm(reference.synthetic_outputs(80, kind="uniform", anchors=anchors), ("apm_scores",))
+    ref, nat = run_both(native_ext, outputs, max_det=1000)
+    assert_same_detections(ref, nat)
+    assert nat[3].max() <= 999 // 80
+    assert len(nat[1]) <= 1000
+
+
+def test_single_class(native_ext, anchors):
+    ref, nat = run_both(native_ext, reference.synthetic_outputs(1, seed=5, anchors=anchors))
+    assert len(nat[1]) > 0 and set(nat[2].tolist()) == {1}
+    assert_same_detections(ref, nat)
+
+
+@pytest.mark.parametrize("where", ["cls", "apm"])
+def test_all_below_threshold_gives_empty_arrays(native_ext, anchors, where):
+    outputs = reference.synthetic_outputs(3, seed=6, anchors=anchors)
+    if where == "cls":
+        outputs["cls_scores"][:, 1:] = np.float32(0.009)
+    else:
+        outputs["apm_scores"][:] = np.float32(0.009)
+    for boxes, scores, labels, anchor in run_both(native_ext, outputs):
+        assert boxes.shape == (0, 4) and scores.shape == labels.shape == anchor.shape == (0,)
+        assert labels.dtype == anchor.dtype == np.int64
+
+
+def test_no_anchors_gives_empty_arrays(native_ext):
+    empty = {k: np.zeros((0, 4), np.float32) for k in ("anchors", "apm_deltas", "det_deltas")}
+    empty |= {"apm_scores": np.zeros(0, np.float32), "cls_scores": np.zeros((0, 4), np.float32)}
+    for result in (*run_both(native_ext, empty), native.postprocess(*[empty[k] for k in ARG_NAMES])):
+        assert [r.shape for r in result] == [(0, 4), (0,), (0,), (0,)]
+
+
+@pytest.mark.parametrize("max_det", [1, 5, 300])
+def test_max_det_keeps_the_best_prefix(native_ext, anchors, max_det):
+    outputs = reference.synthetic_outputs(80, seed=7, anchors=anchors)
+    full = run_both(native_ext, outputs, max_det=10**6)[1]
+    ref, nat = run_both(native_ext, outputs, max_det=max_det)
+    assert len(full[1]) > 300
+    assert len(nat[1]) == max_det
+    assert_same_detections(ref, nat)
+    for got, whole in zip(nat, full):
+        np.testing.assert_array_equal(got, whole[:max_det])
+
+
+@pytest.mark.parametrize("num_classes", [1, 3, 80])
+def test_outputs_are_well_formed(native_ext, anchors, num_classes):
+    boxes, scores, labels, anchor = native.postprocess(
+        *[reference.synthetic_outputs(num_classes, seed=8, anchors=anchors)[k] for k in ARG_NAMES]
+    )
+    assert len(scores) > 0
+    assert labels.min() >= 1 and labels.max() <= num_classes  # 0 is background: never returned
+    assert np.all(np.diff(scores) <= 0) and scores.min() >= np.float32(0.001)
+    assert boxes.min() >= 0 and boxes.max() <= 1 and np.all(boxes[:, 2:] >= boxes[:, :2])
+    assert anchor.min() >= 0 and anchor.max() < 18400
+
+
+def test_wrapper_converts_engine_outputs_of_other_dtypes_and_layouts(native_ext, anchors):
+    outputs = reference.synthetic_outputs(3, seed=9, anchors=anchors)
+    expected = run_both(native_ext, outputs)[1]
+    odd = {k: np.asfortranarray(v.astype(np.float64)) for k, v in outputs.items()}
+    for got, want in zip(native.postprocess(*[odd[k] for k in ARG_NAMES]), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"cls_scores": np.zeros((18400, 1), np.float32)}, r"C >= 1"),
+        ({"det_deltas": np.zeros((18399, 4), np.float32)}, "det_deltas has 18399 rows"),
+        ({"apm_scores": np.zeros((18400, 1), np.float32)}, r"apm_scores must have shape \(N\)"),
+        ({"anchors": np.zeros((18400, 2), np.float32)}, r"anchors must have shape \(N, 4\)"),
+    ],
+)
+def test_wrapper_rejects_bad_shapes_with_clear_messages(anchors, change, message):
+    outputs = reference.synthetic_outputs(3, seed=10, anchors=anchors) | change
+    with pytest.raises(ValueError, match=message):
+        native.postprocess(*[outputs[k] for k in ARG_NAMES])
+
+
+def test_wrapper_rejects_negative_max_det(anchors):
+    outputs = reference.synthetic_outputs(3, seed=10, anchors=anchors)
+    with pytest.raises(ValueError, match="max_det must be a non-negative integer"):
+        native.postprocess(*[outputs[k] for k in ARG_NAMES], max_det=-1)
