@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from .anchors import generate_anchors
+
 #: dw, dh are clamped to this before exp (the Faster R-CNN bound), so no box becomes inf.
 BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 
@@ -205,16 +207,8 @@ def ssd_anchors(
 
     (N, 4) float32 cxcywh; 6 anchors a location on the first 4 levels, 4 on the others.
     """
-    levels = []
-    for level, f in enumerate(feature_sizes):
-        s, s_next = scales[level], scales[level + 1]
-        ratios = (2.0, 0.5, 3.0, 1.0 / 3.0) if level < 4 else (2.0, 0.5)
-        wh = [(s, s), (math.sqrt(s * s_next),) * 2] + [(s * math.sqrt(r), s / math.sqrt(r)) for r in ratios]
-        centre = (np.arange(f) + 0.5) / f
-        cy, cx = np.meshgrid(centre, centre, indexing="ij")
-        grid = np.repeat(np.stack([cx.ravel(), cy.ravel()], axis=1), len(wh), axis=0)
-        levels.append(np.concatenate([grid, np.tile(np.asarray(wh), (f * f, 1))], axis=1))
-    return np.concatenate(levels).astype(np.float32)
+    ratios = [(2.0, 0.5, 3.0, 1.0 / 3.0) if level < 4 else (2.0, 0.5) for level in range(len(feature_sizes))]
+    return generate_anchors(feature_sizes, scales, ratios)
 
 
 def synthetic_outputs(

@@ -1,0 +1,62 @@
+"""The SDK's post-processing (Cython and numpy) against training's torch reference, on real
+model outputs — the agreement issue #2/#5 ask for."""
+import numpy as np
+import pytest
+import torch
+
+from padet_sdk import native, reference
+from padet_sdk.anchors import generate_anchors
+from training import build_model
+from training.box_coder import decode, encode
+from training.postprocess import postprocess_single, probabilities
+
+
+@pytest.fixture(scope="module")
+def real_outputs():
+    torch.manual_seed(0)
+    # prior_prob 0.3 makes an untrained head fire, so thousands of candidates reach soft-NMS
+    model = build_model("vgg16_384", 4, width=0.125, input_size=192, prior_prob=0.3).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 192, 192))
+    apm, cls = probabilities(out)
+    return model, apm, out.apm_deltas, cls, out.det_deltas
+
+
+@pytest.mark.parametrize("method", ["linear", "gaussian", "hard"])
+def test_cython_and_numpy_equal_the_torch_reference_on_model_outputs(real_outputs, method):
+    model, apm, apm_d, cls, det = real_outputs
+    anchors = model.anchors.numpy()
+    for b in range(2):
+        ref = postprocess_single(model.anchors, apm[b], apm_d[b], cls[b], det[b], method=method)
+        assert len(ref["scores"]) > 50  # a real workload, not an empty one
+        for impl in (native.postprocess, reference.postprocess):
+            boxes, scores, labels, idx = impl(
+                anchors, apm[b].numpy(), apm_d[b].numpy(), cls[b].numpy(), det[b].numpy(), method=method
+            )
+            np.testing.assert_array_equal(idx, ref["anchor_idx"].numpy())
+            np.testing.assert_array_equal(labels, ref["labels"].numpy())
+            np.testing.assert_allclose(scores, ref["scores"].numpy(), atol=1e-5)
+            np.testing.assert_allclose(boxes, ref["boxes"].numpy(), atol=1e-5)
+
+
+def test_sdk_anchors_equal_the_model_anchors():
+    model = build_model("vgg16_512", 80, width=0.125)
+    cfg = model.cfg
+    sdk = generate_anchors(cfg.feature_sizes, cfg.anchors.scales, [cfg.anchors.ratios(i) for i in range(cfg.num_levels)])
+    np.testing.assert_array_equal(sdk, model.anchors.numpy())
+    np.testing.assert_array_equal(reference.ssd_anchors(), build_model("vgg16_384", 3, width=0.125).anchors.numpy())
+
+
+def test_sdk_box_coding_equals_training_box_coder():
+    rng = np.random.default_rng(0)
+    anchors = np.concatenate([rng.random((300, 2)), rng.uniform(0.05, 0.5, (300, 2))], 1).astype(np.float32)
+    deltas = rng.normal(0, 2, (300, 4)).astype(np.float32)
+    deltas[0, 2:] = 1e4  # hits the clip
+    want = decode(torch.from_numpy(deltas), torch.from_numpy(anchors)).numpy()
+    np.testing.assert_allclose(native.decode_boxes(deltas, anchors), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(reference.decode_boxes(deltas, anchors), want, rtol=1e-5, atol=1e-6)
+    boxes = want[1:]
+    np.testing.assert_allclose(
+        reference.encode_boxes(boxes, anchors[1:]),
+        encode(torch.from_numpy(boxes), torch.from_numpy(anchors[1:])).numpy(), rtol=1e-4, atol=1e-4,
+    )
