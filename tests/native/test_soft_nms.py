@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import random_nms_case
+from nms_cases import random_nms_case
 
 from padet_sdk import native, reference
 
