@@ -1,0 +1,43 @@
+"""Exception types of the SDK, so that callers can tell a bad model from a bad frame.
+
+Each type also derives from the builtin exception a caller would naturally catch
+(``OSError`` for files, ``ValueError`` for bad values), so ``except ValueError`` keeps working.
+"""
+from __future__ import annotations
+
+from .metadata import MetadataError
+
+
+class PadetError(Exception):
+    """Base class of every error raised on purpose by :mod:`padet_sdk`."""
+
+
+class ModelLoadError(PadetError, OSError):
+    """The model file cannot be used: unreadable, corrupt, wrong format or wrong backend."""
+
+
+class ModelNotFoundError(ModelLoadError, FileNotFoundError):
+    """The model file does not exist."""
+
+
+class MissingMetadataError(ModelLoadError, MetadataError):
+    """The model loads but carries no (or unusable) PADet metadata, e.g. it was not exported by
+    ``export/`` or it was converted by hand without copying the metadata."""
+
+
+class InvalidFrameError(PadetError, ValueError):
+    """A frame is not an HxWx3 uint8 BGR image (wrong rank, channels, dtype, empty, None)."""
+
+
+class SourceError(PadetError, OSError):
+    """A video source or output file cannot be opened."""
+
+
+__all__ = [
+    "PadetError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "MissingMetadataError",
+    "InvalidFrameError",
+    "SourceError",
+]

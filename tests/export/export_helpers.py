@@ -1,0 +1,75 @@
+"""Helpers of the export tests: one narrow PADet and ways to run it on every runtime.
+
+The model is the narrow test variant (width 0.125, input 192) with its FAM offset convs and
+prediction layers re-initialised to non-trivial values: a fresh PADet has zero offsets (its
+deformable convs sample like plain convs) and near-constant predictions, which would let a
+wrong DeformConv mapping or a wrong output order pass unnoticed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from export.graph import InferenceGraph, build_metadata
+from training.fam import FAM
+from training.model import PADet, build_model
+
+CLASS_NAMES = ["cat", "dog", "person"]
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}  # OpenVINO runs bf16 on this CPU otherwise
+
+
+def make_narrow_model(seed: int = 0, **overrides: Any) -> PADet:
+    """The narrow model with offsets of ±1-3 pixels (fractional, some past the border) and
+    predictions that vary across anchors."""
+    torch.manual_seed(seed)
+    model = build_model("vgg16_384", len(CLASS_NAMES), width=0.125, input_size=192, **overrides).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, FAM):
+                for conv in m.modules():
+                    if isinstance(conv, torch.nn.Conv2d):
+                        conv.weight.normal_(0, 1.0)
+                        conv.bias.normal_(0, 1.5)
+        preds = [h.cls for h in model.heads] + [h.box for h in model.heads]
+        if model.apm is not None:
+            preds += [p for a in model.apm for p in (a.score, a.reg) if p is not None]
+        for conv in preds:
+            conv.weight.normal_(0, 0.05)
+            conv.bias.normal_(0, 0.2)
+    return model
+
+
+def torch_outputs(model: PADet, x: np.ndarray) -> list[np.ndarray]:
+    with torch.no_grad():
+        return [t.numpy() for t in InferenceGraph(model)(torch.from_numpy(x))]
+
+
+def random_images(batch: int, size: int = 192, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((batch, 3, size, size)).astype(np.float32)
+
+
+def run_ort(path: str | Path, x: np.ndarray) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})
+
+
+def run_ov(model_or_path: Any, x: np.ndarray, names: list[str]) -> list[np.ndarray]:
+    """Outputs by name (compiling can give an output extra names, so never by get_any_name)."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(model_or_path if not isinstance(model_or_path, Path) else str(model_or_path),
+                                       "CPU", F32)
+    res = compiled(x)
+    return [res[compiled.output(n)] for n in names]
+
+
+def max_abs_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        assert u.shape == v.shape, (u.shape, v.shape)
+    return max(float(np.max(np.abs(u - v))) for u, v in zip(a, b))

@@ -1,0 +1,189 @@
+"""Detector results: equal to the torch model + torch post-processing, on both engines, for
+single frames, batches, non-contiguous views, async submits and concurrent threads."""
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from sdk_helpers import (
+    CLASS_NAMES, CONF, INPUT_SIZE, MAX_DET, assert_detections_equal, assert_same_detections, frames, model_and_files,
+    torch_reference,
+)
+
+from padet_sdk import Detector, Detections
+
+ENGINES = ["onnxruntime", "openvino-xml", "openvino-onnx"]
+
+
+def _open(engine: str, **kw) -> Detector:
+    _, files = model_and_files()
+    if engine == "onnxruntime":
+        return Detector(files["onnx"], conf=CONF, max_det=MAX_DET, **kw)
+    if engine == "openvino-onnx":
+        return Detector(files["onnx"], backend="openvino", conf=CONF, max_det=MAX_DET, **kw)
+    if "xml" not in files:
+        pytest.skip("export.openvino_export is not available")
+    return Detector(files["xml"], conf=CONF, max_det=MAX_DET, **kw)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def detector(request) -> Detector:
+    det = _open(request.param)
+    yield det
+    det.close()
+
+
+@pytest.fixture(scope="module")
+def ort_detector() -> Detector:
+    det = _open("onnxruntime")
+    yield det
+    det.close()
+
+
+def test_backend_is_chosen_by_extension_and_option(detector):
+    engine = {"onnx": "onnxruntime", "xml": "openvino"}[detector.path.suffix[1:]]
+    assert detector.backend in (engine, "openvino")
+    assert detector.class_names == CLASS_NAMES
+    assert detector.input_size == INPUT_SIZE
+    assert detector.anchors.shape == (detector.metadata.num_anchors, 4)
+
+
+def test_preprocess_is_resize_rgb_and_mean_std(ort_detector):
+    """The blob equals the reference recipe (cv2.resize, BGR->RGB, (x/255-mean)/std, NCHW)."""
+    meta = ort_detector.metadata
+    for frame in frames():
+        blob = ort_detector.preprocess([frame])
+        rgb = cv2.resize(frame, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)[..., ::-1]
+        ref = ((rgb.astype(np.float32) / 255.0 - np.array(meta.mean)) / np.array(meta.std)).astype(np.float32)
+        assert blob.shape == (1, 3, INPUT_SIZE, INPUT_SIZE) and blob.dtype == np.float32
+        np.testing.assert_allclose(blob[0], ref.transpose(2, 0, 1), atol=1e-5)
+
+
+def test_detections_equal_torch_postprocessing(detector):
+    """Boxes within 0.5 px, same classes, scores within 1e-4 of model.postprocess(model(x))."""
+    model, _ = model_and_files()
+    total = 0
+    for frame in frames():
+        got = detector(frame)
+        h, w = frame.shape[:2]
+        ref = torch_reference(model, detector.preprocess([frame]), (h, w), conf_threshold=CONF, max_det=MAX_DET)
+        assert isinstance(got, Detections) and got.image_size == (h, w)
+        assert_same_detections(got, ref["boxes"], ref["scores"], ref["labels"] - 1, ref["anchor_idx"])
+        assert np.all(got.boxes[:, [0, 2]] <= w) and np.all(got.boxes[:, [1, 3]] <= h) and np.all(got.boxes >= 0)
+        total += len(got)
+    assert total >= 20, "the test model should produce a non-trivial number of detections"
+
+
+def test_default_thresholds_match_torch_defaults():
+    """Without overrides, the thresholds come from the metadata = the training config."""
+    model, files = model_and_files()
+    det = Detector(files["onnx"])
+    assert det.postprocess_options["conf"] == model.cfg.conf_threshold
+    assert det.postprocess_options["max_det"] == model.cfg.max_det
+    assert det.nms == "soft-linear" and model.cfg.nms_method == "linear"
+    frame = frames()[0]
+    got = det(frame)
+    ref = torch_reference(model, det.preprocess([frame]), frame.shape[:2])
+    assert len(got) == len(ref["scores"]) == model.cfg.max_det
+    np.testing.assert_allclose(got.scores[:50], ref["scores"][:50], atol=1e-4)
+
+
+@pytest.mark.parametrize("nms", ["soft-gaussian", "hard"])
+def test_nms_option_matches_torch_method(ort_detector, nms):
+    model, _ = model_and_files()
+    det = ort_detector.with_options(nms=nms, iou=0.45)
+    frame = frames()[1]
+    got = det(frame)
+    method = {"soft-gaussian": "gaussian", "hard": "hard"}[nms]
+    ref = torch_reference(model, det.preprocess([frame]), frame.shape[:2], conf_threshold=CONF, max_det=MAX_DET,
+                          method=method, iou_threshold=0.45)
+    assert_same_detections(got, ref["boxes"], ref["scores"], ref["labels"] - 1, ref["anchor_idx"])
+
+
+def test_batch_equals_per_frame_calls(detector):
+    fs = frames()
+    batch = detector(fs)
+    assert isinstance(batch, list) and len(batch) == len(fs)
+    for frame, b in zip(fs, batch):
+        assert_detections_equal(b, detector(frame), score_tol=1e-5, box_tol=1e-2)
+    assert detector([]) == []
+
+
+def test_non_contiguous_frames_are_accepted(ort_detector):
+    base = frames()[1]
+    views = [base[:, ::-1], base[::2, ::2], base[10:200, 5:300], np.asfortranarray(base)]
+    rgb = np.ascontiguousarray(base[..., ::-1])
+    views.append(rgb[..., ::-1])  # BGR view of an RGB buffer (negative channel stride)
+    for v in views:
+        assert not v.flags.c_contiguous or v is views[-1]
+        assert_detections_equal(ort_detector(v), ort_detector(np.ascontiguousarray(v)), score_tol=1e-6, box_tol=1e-4)
+
+
+def test_submit_equals_call(detector):
+    fs = frames()
+    pending = [detector.submit(f) for f in fs[:2]]
+    pending += [detector.submit(f) for f in fs[2:]]
+    for f, p in zip(fs, pending):
+        res = p.result(timeout=60)
+        assert p.done() and p.result() is res
+        assert_detections_equal(res, detector(f), score_tol=1e-5, box_tol=1e-2)
+        assert res.timing.infer_ms > 0 and res.timing.preprocess_ms > 0
+
+
+def test_timing_fields_are_filled(ort_detector):
+    res = ort_detector(frames()[0])
+    t = res.timing
+    assert t.preprocess_ms > 0 and t.infer_ms > 0 and t.postprocess_ms > 0
+    assert t.total_ms == pytest.approx(t.preprocess_ms + t.infer_ms + t.postprocess_ms)
+    assert ort_detector.last_timing is not None
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino-xml"])
+def test_two_threads_share_one_detector(engine):
+    """Concurrent calls on one Detector return what serial calls return."""
+    det = _open(engine, num_requests=2)
+    fs = frames()
+    expected = [det(f) for f in fs]
+    errors: list[BaseException] = []
+    results: dict[tuple[int, int], Detections] = {}
+
+    def work(tid: int) -> None:
+        try:
+            for rep in range(3):
+                for i in range(tid, len(fs), 2):
+                    results[(i, rep)] = det(fs[i])
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert len(results) == 3 * len(fs)
+    for (i, _), res in results.items():
+        assert_detections_equal(res, expected[i], score_tol=1e-6, box_tol=1e-3)
+    det.close()
+
+
+def test_precision_hint_f32_is_default_for_fp32_models():
+    _, files = model_and_files()
+    if "xml" not in files:
+        pytest.skip("no IR")
+    det = Detector(files["xml"])
+    import openvino as ov
+
+    assert det._backend.compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+
+
+def test_numpy_preprocess_fallback_matches_opencv_dnn(ort_detector):
+    """OpenCV builds without cv2.dnn get the same blob from the numpy path."""
+    fs = frames()
+    np.testing.assert_allclose(ort_detector._preprocess_numpy(fs[:1]), ort_detector.preprocess(fs[:1]), atol=2e-6)
+    for f in fs:
+        np.testing.assert_allclose(ort_detector._preprocess_numpy([f, f[:, ::-1]]),
+                                   ort_detector.preprocess([f, f[:, ::-1]]), atol=2e-6)

@@ -1,0 +1,220 @@
+"""Video pipeline: files are processed completely and in order, live sources drop stale frames,
+stalled/ended sources end cleanly, and the example CLIs produce complete outputs."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from sdk_helpers import assert_detections_equal, make_frame, model_and_files, write_video
+
+from padet_sdk import Detector, FrameSource, SourceError, open_source, stream
+
+REPO = Path(__file__).resolve().parents[2]
+N_FRAMES = 30
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "clip.mp4", N_FRAMES)
+
+
+@pytest.fixture(scope="module", params=["onnx", "xml"])
+def det(request) -> Detector:
+    _, files = model_and_files()
+    if request.param not in files:
+        pytest.skip("no IR")
+    d = Detector(files[request.param], conf=0.4, performance_hint="THROUGHPUT")
+    yield d
+    d.close()
+
+
+def _frame_count(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def test_stream_of_a_file_yields_every_frame_in_order(det, video):
+    decoded = list(open_source(video))
+    s = stream(det, video, depth=3)
+    results = list(s)
+    assert [r.index for r in results] == list(range(N_FRAMES))
+    assert s.stats.frames == N_FRAMES and s.stats.dropped == 0 and s.stats.end_reason == "end"
+    assert s.stats.fps > 0 and s.stats.latency(0.5) > 0
+    for r, f in zip(results, decoded):
+        assert np.array_equal(r.frame, f.image)
+    # results belong to their own frame: equal to a synchronous call on that frame
+    for r in results[::7]:
+        assert_detections_equal(r.detections, det(r.frame), score_tol=1e-5, box_tol=1e-2)
+
+
+def test_stream_keeps_several_inferences_in_flight(det, video):
+    """With depth 3, the pipeline has submitted frame i+2 before frame i's result is used."""
+    submitted: list[int] = []
+    orig = det.submit
+
+    def spy(frame):
+        submitted.append(len(submitted))
+        return orig(frame)
+
+    det.submit = spy  # instance attribute shadows the method
+    try:
+        seen = []
+        for r in stream(det, video, depth=3):
+            seen.append((r.index, len(submitted)))
+    finally:
+        del det.submit
+    assert all(n >= min(i + 3, N_FRAMES) for i, n in seen), seen[:5]
+
+
+def test_stream_writes_annotated_output_with_all_frames(det, video, tmp_path):
+    out = tmp_path / "out.mp4"
+    with stream(det, video, output=out) as s:
+        n = sum(1 for _ in s)
+    assert n == N_FRAMES
+    assert _frame_count(out) == N_FRAMES
+
+
+def test_leaving_the_loop_early_closes_the_output(det, video, tmp_path):
+    out = tmp_path / "partial.mp4"
+    with stream(det, video, output=out) as s:
+        for r in s:
+            if r.index == 9:
+                break
+    assert _frame_count(out) == 10
+    assert s.source.end_reason == "closed"
+
+
+def test_max_frames_and_image_folder_source(det, tmp_path):
+    for i in (10, 2, 1):  # natural order: 1, 2, 10
+        cv2.imwrite(str(tmp_path / f"img{i}.png"), make_frame(60 + i, 80, i))
+    (tmp_path / "notes.txt").write_text("not an image")
+    frames = list(open_source(tmp_path))
+    assert [f.image.shape[0] for f in frames] == [61, 62, 70]
+    results = list(stream(det, tmp_path, max_frames=2))
+    assert [r.detections.image_size for r in results] == [(61, 80), (62, 80)]
+
+
+def test_live_source_drops_stale_frames_instead_of_queuing():
+    """A camera faster than the consumer: the consumer always gets the newest frame."""
+    counter = iter(range(10**9))
+
+    def grab():
+        time.sleep(0.002)
+        i = next(counter)
+        return np.full((8, 8, 3), i % 256, np.uint8) if i < 400 else None
+
+    src = FrameSource(grab, name="fake camera", kind="camera", live=True, read_timeout=5)
+    got = []
+    while (f := src.read()) is not None:
+        got.append(f.index)
+        time.sleep(0.02)
+    src.close()
+    assert got == sorted(got) and len(set(got)) == len(got)
+    assert len(got) < 200 and src.dropped > 100
+    assert src.end_reason == "disconnected"
+
+
+def test_stalled_live_source_times_out_instead_of_hanging(caplog):
+    release = threading.Event()
+
+    def grab():
+        release.wait(10)  # a camera that stops answering
+        return None
+
+    src = FrameSource(grab, name="stuck camera", kind="camera", live=True, read_timeout=0.5)
+    t = time.monotonic()
+    with caplog.at_level("WARNING"):
+        assert src.read() is None
+    assert time.monotonic() - t < 3
+    assert src.end_reason == "timeout"
+    assert "no frame from stuck camera" in caplog.text
+    release.set()
+    src.close()
+
+
+def test_stream_over_a_disconnecting_live_source_ends_cleanly(det):
+    frames = iter([make_frame(48, 64, i) for i in range(5)])
+
+    def grab():
+        time.sleep(0.01)
+        return next(frames, None)
+
+    src = FrameSource(grab, name="flaky", kind="url", live=True, read_timeout=2)
+    results = list(stream(det, src))
+    assert 1 <= len(results) <= 5
+    assert [r.index for r in results] == sorted(r.index for r in results)
+
+
+def test_unopenable_sources_raise_source_error(tmp_path):
+    with pytest.raises(SourceError, match="not found"):
+        open_source(tmp_path / "missing.mp4")
+    (tmp_path / "fake.mp4").write_bytes(b"not a video")
+    with pytest.raises(SourceError, match="cannot open video file"):
+        open_source(tmp_path / "fake.mp4")
+    empty = tmp_path / "empty_dir"
+    empty.mkdir()
+    with pytest.raises(SourceError, match="no images"):
+        open_source(empty)
+
+
+def _run_example(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(REPO / "examples" / script), *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+
+
+def test_webcam_example_processes_a_file_into_an_output_video(video, tmp_path):
+    _, files = model_and_files()
+    model = files.get("xml", files["onnx"])
+    out = tmp_path / "webcam_out.mp4"
+    r = _run_example("webcam.py", "--model", str(model), "--source", str(video), "--no-show", "--output", str(out),
+                     "--conf", "0.4")
+    assert r.returncode == 0, r.stderr
+    assert _frame_count(out) == N_FRAMES
+    assert f"{N_FRAMES} frames" in r.stdout and "FPS" in r.stdout
+
+
+def test_webcam_example_says_when_opencv_is_headless(video, tmp_path):
+    info = cv2.getBuildInformation()
+    if "GUI:                           NONE" not in info and "GUI: NONE" not in " ".join(info.split()):
+        pytest.skip("this OpenCV has GUI support")
+    _, files = model_and_files()
+    r = _run_example("webcam.py", "--model", str(files["onnx"]), "--source", str(video), "--max-frames", "3")
+    assert r.returncode == 2
+    assert "headless" in r.stderr and "opencv-python" in r.stderr
+
+
+def test_detect_video_and_image_examples(video, tmp_path):
+    _, files = model_and_files()
+    out, jsonl = tmp_path / "v.mp4", tmp_path / "v.jsonl"
+    r = _run_example("detect_video.py", str(video), "--model", str(files["onnx"]), "--output", str(out), "--jsonl", str(jsonl))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    assert [d["frame"] for d in lines] == list(range(N_FRAMES))
+    assert _frame_count(out) == N_FRAMES
+    img = tmp_path / "f.png"
+    cv2.imwrite(str(img), make_frame(120, 160, 3))
+    r = _run_example("detect_image.py", str(img), "--model", str(files["onnx"]), "--out-dir", str(tmp_path / "res"))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "res" / "f_det.json").read_text())
+    assert doc["image_size"] == {"height": 120, "width": 160}
+    assert cv2.imread(str(tmp_path / "res" / "f_det.png")).shape == (120, 160, 3)
+
+
+@pytest.mark.parametrize("script", ["webcam.py", "detect_image.py", "detect_video.py"])
+def test_examples_explain_themselves(script):
+    r = _run_example(script, "--help")
+    assert r.returncode == 0 and "--model" in r.stdout and "usage" in r.stdout
