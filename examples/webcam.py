@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -25,33 +24,7 @@ if __package__ in (None, ""):  # run as a file from a checkout: make padet_sdk i
 import cv2  # noqa: E402
 
 from padet_sdk import Detector, PadetError, stream  # noqa: E402
-
-WINDOW = "PADet"
-
-
-def gui_problem() -> str | None:
-    """Why no window can be shown, or None if one can."""
-    info = cv2.getBuildInformation()
-    gui = ""
-    lines = info.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip().startswith("GUI:"):
-            gui = line.split(":", 1)[1].strip()
-            break
-    if gui.upper() == "NONE":
-        return (
-            "this OpenCV is headless (built without GUI support), so no window can be shown; "
-            "install `opencv-python` instead of `opencv-python-headless` for a window "
-            "(pip uninstall opencv-python-headless && pip install opencv-python)"
-        )
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return "no display available (DISPLAY/WAYLAND_DISPLAY unset), so no window can be shown"
-    try:
-        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-    except cv2.error as e:
-        return f"OpenCV cannot open a window: {str(e).strip().splitlines()[-1]}"
-    return None
-
+from padet_sdk.display import WINDOW, gui_problem  # noqa: E402
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="webcam", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

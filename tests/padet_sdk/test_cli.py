@@ -1,0 +1,58 @@
+"""The ``padet`` command: runtime subcommands on a real exported model, delegation to training
+and export with their own --help."""
+import json
+
+import cv2
+import pytest
+
+from padet_sdk.cli import main
+from sdk_helpers import make_frame, model_and_files
+
+
+def test_padet_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("detect", "benchmark", "train", "eval", "export", "quantize", "stats", "experiments"):
+        assert cmd in out
+
+
+@pytest.mark.parametrize("cmd", ["train", "eval", "stats", "experiments", "export", "quantize"])
+def test_delegated_subcommands_show_their_own_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_unknown_subcommand_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["frobnicate"])
+    assert e.value.code == 2
+
+
+def test_detect_on_an_image_writes_annotated_image_and_json(tmp_path, capsys):
+    _, files = model_and_files()
+    img = tmp_path / "frame.png"
+    cv2.imwrite(str(img), make_frame(240, 320, seed=1))
+    out = tmp_path / "annotated.png"
+    assert main(["detect", str(img), "--model", str(files["xml"]), "--conf", "0.4", "--output", str(out)]) == 0
+    assert cv2.imread(str(out)).shape == (240, 320, 3)
+    dets = json.loads(out.with_suffix(".json").read_text())
+    assert dets["image_size"] == {"height": 240, "width": 320}
+    assert len(dets["detections"]) > 0
+
+
+def test_detect_on_a_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert main(["detect", str(tmp_path / "x.png"), "--model", str(tmp_path / "missing.xml")]) == 1
+    assert "missing.xml" in capsys.readouterr().err
+
+
+def test_benchmark_prints_one_row_per_engine(capsys):
+    _, files = model_and_files()
+    assert main(["benchmark", str(files["xml"]), str(files["onnx"]), "--runs", "3", "--warmup", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("narrow.")]
+    assert len(rows) == 3  # IR on OpenVINO; ONNX on onnxruntime and on OpenVINO
+    assert "1.00x" in rows[0]
