@@ -24,7 +24,7 @@ test: install
 	$(BIN)/python -m pytest
 
 demo: install
-	$(BIN)/python -m padet_sdk.demo
+	$(BIN)/python examples/demo.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info padet_sdk/_native*.so native/*.c
