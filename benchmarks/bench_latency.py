@@ -13,6 +13,10 @@ are meaningless, and the INT8 models are calibrated on generated images, which i
 but says nothing about INT8 accuracy. Each row: median (and p90) of --runs timed calls after
 --warmup calls, one fixed input, --threads threads for every runtime.
 
+On a machine shared with other jobs use --threads 1: multi-threaded torch (OpenMP barriers)
+collapses when its threads do not get a core each (measured: 2.8 s/frame with 2 threads on a
+busy 2-core machine vs 0.9 s with 1), which would flatter every other row.
+
   python benchmarks/bench_latency.py                       # vgg16_384, 30 runs, all cores
   python benchmarks/bench_latency.py --preset vgg16_512 --runs 50 --threads 1
 """
@@ -111,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
+    import logging
+
+    import nncf
+
+    nncf.set_log_level(logging.WARNING)
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     log(f"building {args.preset} with RANDOM weights ({args.num_classes} classes): latency only")
@@ -161,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             bench("OV FP32 (f32 hint)", ov_request(str(xml_path), {"INFERENCE_PRECISION_HINT": "f32"}))
         if "ov-default" not in args.skip:
             prec = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
-            bench(f"OV default ({str(prec).lower()})", ov_request(str(xml_path), {}))
+            bench(f"OV default ({prec.get_type_name()} hint)", ov_request(str(xml_path), {}))
         if "ov-int8" not in args.skip:
             log("quantizing with NNCF")
             ov_fp32 = read_onnx_with_extensions(ov.Core(), onnx_path)
@@ -173,14 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nPADet {args.preset} ({model.cfg.num_anchors} anchors, {args.num_classes} classes, random weights), "
           f"batch 1, {s}x{s}")
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical cores, threads={args.threads}, "
-          f"flags: {cpu_flags() or '-'}, load avg (1 min) before report {load:.2f}")
+          f"flags: {cpu_flags() or '-'}")
+    print(f"load average (1 min): {load_start:.2f} at start, {load:.2f} at the end (other processes share the CPU "
+          "when it is above 0)")
     print(f"versions: torch {torch.__version__}, onnxruntime {ort.__version__}, openvino {ov.__version__}")
     print(f"median of {args.runs} runs after {args.warmup} warm-up\n")
-    print(f"| {'runtime':<22} | {'median ms':>9} | {'p90 ms':>8} | {'speed-up vs torch':>17} |")
-    print(f"|{'-' * 24}|{'-' * 11}:|{'-' * 9}:|{'-' * 18}:|")
+    w = max(len(name) for name, _, _ in rows) if rows else 7
+    print(f"| {'runtime':<{w}} | median ms |   p90 ms | speed-up vs torch |")
+    print(f"|{'-' * (w + 2)}|----------:|---------:|------------------:|")
     for name, med, p90 in rows:
         ratio = f"{ref / med:.2f}x" if ref else "-"
-        print(f"| {name:<22} | {med * 1e3:9.1f} | {p90 * 1e3:8.1f} | {ratio:>17} |")
+        print(f"| {name:<{w}} | {med * 1e3:9.1f} | {p90 * 1e3:8.1f} | {ratio:>17} |")
     return 0
 
 

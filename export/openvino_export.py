@@ -67,9 +67,15 @@ def to_ov_model(
         ov_model = _convert_from_torch(model)
     else:
         raise ValueError(f"via must be 'onnx' or 'torch', got {via!r}")
-    s = model.cfg.input_size
-    ov_model.reshape({ov_model.input(0): ov.PartialShape([-1 if dynamic_batch else 1, 3, s, s])})
+    _set_batch(ov_model, model.cfg.input_size, dynamic_batch)
     return ov_model
+
+
+def _set_batch(ov_model: Any, size: int, dynamic: bool) -> None:
+    """Input (B, 3, S, S) with B dynamic (-1) or 1; the outputs follow by shape inference."""
+    import openvino as ov
+
+    ov_model.reshape({ov_model.input(0): ov.PartialShape([-1 if dynamic else 1, 3, size, size])})
 
 
 def _placeholder_meta(model: PADet) -> ModelMetadata:
@@ -130,7 +136,6 @@ def onnx_to_openvino(
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     meta = read_metadata(onnx_path) if meta is None else meta
     ov_model = read_onnx_with_extensions(ov.Core(), onnx_path)
-    s = meta.input_size
-    ov_model.reshape({ov_model.input(0): ov.PartialShape([-1 if dynamic_batch else 1, 3, s, s])})
+    _set_batch(ov_model, meta.input_size, dynamic_batch)
     meta = dataclasses.replace(meta, precision=precision)
     return save_ov_model(ov_model, xml_path, meta, compress_to_fp16=precision == "fp16")

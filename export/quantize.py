@@ -79,18 +79,20 @@ def preprocess_image(path: str | Path, meta: ModelMetadata) -> np.ndarray:
 
 
 # ------------------------------------------------------------------- FAM offset convs (by graph)
-def _upstream_convs(start: Any, producer: Any, is_conv: Any, is_stop: Any) -> list[Any]:
-    """First convolutions met walking upstream from ``start`` (stops at convs and at ``is_stop``)."""
+def _upstream_convs(start: Any, producers: Any, key: Any, is_conv: Any, is_stop: Any) -> list[Any]:
+    """First convolutions met walking upstream from ``start`` (stops at convs and at ``is_stop``).
+
+    ``key`` identifies a node (not ``id()``: OpenVINO hands out a fresh wrapper per access)."""
     found, seen, todo = [], set(), [start]
     while todo:
         node = todo.pop()
-        if node is None or id(node) in seen:
+        if node is None or key(node) in seen:
             continue
-        seen.add(id(node))
+        seen.add(key(node))
         if is_conv(node):
             found.append(node)
         elif not is_stop(node):
-            todo.extend(producer(node))
+            todo.extend(producers(node))
     return found
 
 
@@ -107,6 +109,7 @@ def fam_offset_convs_ov(ov_model: Any) -> list[str]:
         convs = _upstream_convs(
             op.input(1).get_source_output().get_node(),
             lambda n: [i.get_source_output().get_node() for i in n.inputs()],
+            lambda n: n.get_name(),
             lambda n: n.get_type_name() == "Convolution",
             lambda n: n.get_type_name() in ("Constant", "Parameter", "DeformableConvolution"),
         )
@@ -124,6 +127,7 @@ def fam_offset_convs_onnx(proto: Any) -> list[str]:
         convs = _upstream_convs(
             producer.get(node.input[2]),
             lambda n: [producer.get(i) for i in n.input if i in producer],
+            lambda n: n.output[0],
             lambda n: n.op_type == "Conv",
             lambda n: n.op_type == "DeformConv",
         )

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from export.graph import InferenceGraph, build_metadata
+from export.graph import InferenceGraph
 from training.fam import FAM
 from training.model import PADet, build_model
 
