@@ -96,6 +96,9 @@ class PADetConfig:
     # --- encoder ---
     #: [choice] BatchNorm on the new VGG extra layers.
     extra_bn: bool = True
+    #: [choice] BatchNorm after every VGG conv (torchvision ``vgg16_bn`` layout). The paper's VGG has
+    #: none; with it a network trained from scratch (no ImageNet file, e.g. on CPU) learns far faster.
+    backbone_bn: bool = False
     backbone_weights: str | None = None
 
     # --- input normalisation (written into exported models) ---

@@ -43,8 +43,10 @@ class PADet(nn.Module):
         super().__init__()
         self.cfg = cfg
         ch = cfg.channels
-        enc_cls = VGG16Encoder if cfg.backbone == "vgg16" else ResNet101Encoder
-        self.encoder = enc_cls(num_levels=cfg.num_levels, ch=ch, extra_bn=cfg.extra_bn)
+        if cfg.backbone == "vgg16":
+            self.encoder = VGG16Encoder(num_levels=cfg.num_levels, ch=ch, extra_bn=cfg.extra_bn, batch_norm=cfg.backbone_bn)
+        else:
+            self.encoder = ResNet101Encoder(num_levels=cfg.num_levels, ch=ch, extra_bn=cfg.extra_bn)
         c = ch(cfg.decoder_channels)
         sizes = cfg.feature_sizes
         self.decoder = Decoder(self.encoder.out_channels, c, cfg.last_level_padding(sizes[-2]))
@@ -100,7 +102,9 @@ class PADet(nn.Module):
         """Load torchvision ImageNet weights for the encoder from a local file (never downloads)."""
         path = Path(path)
         if not path.is_file():
-            expected = "vgg16-397923af.pth" if self.cfg.backbone == "vgg16" else "resnet101-63fe2227.pth"
+            expected = {"vgg16": "vgg16-397923af.pth", "resnet101": "resnet101-63fe2227.pth"}[self.cfg.backbone]
+            if self.cfg.backbone == "vgg16" and self.cfg.backbone_bn:
+                expected = "vgg16_bn-6c64b313.pth"
             raise FileNotFoundError(
                 f"backbone weights not found: {path}. PADet never downloads weights; put torchvision's "
                 f"ImageNet {self.cfg.backbone} file (e.g. {expected}) there, or set backbone_weights=None "

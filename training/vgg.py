@@ -1,5 +1,8 @@
 """VGG-16 encoder (SSD/RFBNet "reduced fc" variant).
 
+With ``batch_norm`` the layout is torchvision's ``vgg16_bn`` (BatchNorm after every conv), whose
+ImageNet file loads the same way; it trains much faster from scratch (the CPU demo model).
+
 ``features`` has exactly torchvision's ``vgg16().features`` layout up to conv5_3, so ImageNet
 weights load by name; pool5 becomes 3x3 stride 1, fc6/fc7 become a dilated 3x3 conv and a 1x1
 conv (initialised by decimating torchvision's classifier weights when those are given).
@@ -11,8 +14,9 @@ from torch import Tensor, nn
 
 # torchvision vgg16 "D" configuration
 _VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
-#: index of conv4_3's ReLU in ``features`` (E_1 is taken after it)
-CONV4_3_RELU = 22
+#: index of conv4_3's ReLU in ``features`` (E_1 is taken after it): 13 convs + pools in the
+#: torchvision layout; with BatchNorm (``vgg16_bn``) every conv has one more module.
+CONV4_3_RELU = {False: 22, True: 32}
 
 
 def _cbr(cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, bn: bool = True) -> nn.Sequential:
@@ -26,15 +30,19 @@ def _cbr(cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, bn: boo
 class VGG16Encoder(nn.Module):
     """Returns E_1..E_n: conv4_3 (stride 8), fc7 (16), then stride-2 extra stages."""
 
-    def __init__(self, *, num_levels: int, ch, extra_bn: bool = True) -> None:
+    def __init__(self, *, num_levels: int, ch, extra_bn: bool = True, batch_norm: bool = False) -> None:
         super().__init__()
+        self.conv4_3_relu = CONV4_3_RELU[batch_norm]
         layers: list[nn.Module] = []
         cin = 3
         for v in _VGG16:
             if v == "M":
                 layers.append(nn.MaxPool2d(2, 2))
             else:
-                layers += [nn.Conv2d(cin, ch(v), 3, padding=1), nn.ReLU(inplace=True)]
+                layers.append(nn.Conv2d(cin, ch(v), 3, padding=1))
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(ch(v)))
+                layers.append(nn.ReLU(inplace=True))
                 cin = ch(v)
         layers.append(nn.MaxPool2d(3, 1, 1))  # pool5, stride 1
         self.features = nn.Sequential(*layers)
@@ -57,7 +65,7 @@ class VGG16Encoder(nn.Module):
         feats = []
         for i, layer in enumerate(self.features):
             x = layer(x)
-            if i == CONV4_3_RELU:
+            if i == self.conv4_3_relu:
                 feats.append(x)
         x = self.relu(self.fc7(self.relu(self.fc6(x))))
         feats.append(x)
@@ -80,7 +88,7 @@ class VGG16Encoder(nn.Module):
                 raise ValueError(
                     f"backbone weights do not fit: features.{k} is "
                     f"{None if src is None else tuple(src.shape)}, expected {tuple(v.shape)} "
-                    "(torchvision vgg16 ImageNet weights need width=1.0)"
+                    "(torchvision vgg16 / vgg16_bn ImageNet weights need width=1.0 and backbone_bn matching the file)"
                 )
             own[k] = src
             loaded.append(f"features.{k}")

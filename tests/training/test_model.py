@@ -161,3 +161,16 @@ def test_config_round_trips_through_a_plain_dict():
     cfg = make_config("resnet101_512", 7, width=0.5, fam="explicit_ls", neg_pos_ratio=3.0)
     assert type(cfg).from_dict(cfg.to_dict()) == cfg
     assert isinstance(PADet(make_config("vgg16_384", 2, width=0.125, input_size=128)), torch.nn.Module)
+
+
+@pytest.mark.slow
+def test_vgg16_bn_backbone_loads_torchvision_vgg16_bn_layout(tmp_path):
+    torch.manual_seed(0)
+    tv = torchvision.models.vgg16_bn(weights=None)
+    path = tmp_path / "vgg16_bn.pth"
+    torch.save(tv.state_dict(), path)
+    model = build_model("vgg16_384", 3, backbone_bn=True, backbone_weights=str(path))
+    torch.testing.assert_close(model.encoder.features[41].weight, tv.features[41].weight)  # conv5_3 BN
+    # E_1 is still conv4_3 (after its ReLU): stride 8
+    feats = model.encoder(torch.randn(1, 3, 384, 384))
+    assert feats[0].shape[-1] == 48 and feats[0].shape[1] == 512
