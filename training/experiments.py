@@ -237,7 +237,8 @@ def run_variant(variant: str, args: argparse.Namespace, out_dir: Path) -> dict[s
         "--config", args.config, "--data", str(args.data), "--out", str(run_dir), "--seed", str(args.seed),
         "--width", str(args.width), "--input-size", str(args.input_size), "--batch-size", str(args.batch_size),
         "--lr", str(args.lr), "--warmup-epochs", str(args.warmup_epochs), "--eval-every", "0",
-        "--workers", str(args.workers), *variant_flags(VARIANTS[variant]), *args.train_args,
+        "--workers", str(args.workers), "--train-split", args.train_split, "--val-split", args.val_split,
+        *variant_flags(VARIANTS[variant]), *args.train_args,
     ]  # fmt: skip
     if args.quiet:
         argv.append("--quiet")
@@ -254,7 +255,7 @@ def run_variant(variant: str, args: argparse.Namespace, out_dir: Path) -> dict[s
     if status != 0:
         raise SystemExit(f"[{variant}] training failed with status {status}")
     model, info = model_from_checkpoint(run_dir / "last.pth")
-    dataset = open_dataset(args.data, "val")
+    dataset = open_dataset(args.data, args.val_split)
     dets = predict(model, dataset, batch_size=8, progress=not args.quiet)
     metrics = detailed_ap(ground_truth(dataset), dets)
     result: dict[str, Any] = {"variant": variant, "switches": VARIANTS[variant], "metrics": metrics,
@@ -278,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-min", type=float, default=None, help="training minutes per variant")
     p.add_argument("--steps", type=int, default=None, help="training steps per variant (fairer than minutes)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per variant (the GPU recipe: 160)")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--val-split", default="val", help="split that is scored")
     p.add_argument("--config", default="vgg16_384", help="preset")
     p.add_argument("--width", type=float, default=0.25, help="channel multiplier (1.0 for the paper's network)")
     p.add_argument("--input-size", type=int, default=256)
