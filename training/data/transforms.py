@@ -382,7 +382,6 @@ def seed_worker(worker_id: int) -> None:
     ``torch.manual_seed(s)`` in the main process makes every epoch's augmentation reproducible
     while workers and epochs still differ. Also seeds ``random`` and the legacy ``np.random``.
     """
-    cv2.setNumThreads(1)  # N workers × OpenCV's own thread pool would oversubscribe small CPUs
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)
