@@ -27,6 +27,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from padet_sdk import Detector, PadetError, stream  # noqa: E402
+from padet_sdk.stream import draw_overlay  # noqa: E402
 
 
 def contact_sheet(frames: list[np.ndarray], cols: int = 3, width: int = 1200) -> np.ndarray:
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=300, help="length of the demo clip")
     p.add_argument("--seed", type=int, default=0, help="the demo clip's seed")
     p.add_argument("--sheet-frames", type=int, default=6, help="annotated frames on the contact sheet")
+    p.add_argument("--draw-conf", type=float, default=0.05,
+                   help="draw only detections scoring at least this (AP50 uses all of them)")
     return p
 
 
@@ -92,10 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     picks = set(np.linspace(0, args.frames - 1, args.sheet_frames).round().astype(int).tolist())
     sheet_frames, results, n_det = [], [], 0
     annotated = args.out / "annotated.mp4"
+    writer = None
     t0 = time.perf_counter()
-    frames = stream(det, clip, output=annotated)
+    frames = stream(det, clip)
     with frames:
         for r in frames:
+            shown = r.detections.filter(args.draw_conf)
+            img = draw_overlay(shown.draw(r.frame), f"{r.fps:5.1f} FPS  latency {r.latency_ms:5.1f} ms  "
+                                                    f"{len(shown)} shown / {len(r.detections)} det")  # fmt: skip
+            if writer is None:
+                writer = cv2.VideoWriter(str(annotated), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, img.shape[1::-1])
+            writer.write(img)
             n_det += len(r.detections)
             for d in r.detections:
                 if d.class_name not in cat_of:
@@ -104,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                 results.append({"image_id": r.index + 1, "category_id": cat_of[d.class_name],
                                 "bbox": [x1, y1, x2 - x1, y2 - y1], "score": d.score})  # fmt: skip
             if r.index in picks:
-                sheet_frames.append(r.annotated().copy())
+                sheet_frames.append(img)
+    if writer is not None:
+        writer.release()
     wall = time.perf_counter() - t0
     det.close()
     sheet = args.out / "contact_sheet.png"
