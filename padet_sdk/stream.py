@@ -288,8 +288,9 @@ def _image_files_source(files: list[Path], name: str, kind: str, live: bool, rea
 
 # ----------------------------------------------------------------------------- output
 class _VideoOutput:
-    """``cv2.VideoWriter`` (mp4v) fed by a thread, so encoding overlaps detection. Frames of
-    another size than the first are resized to it (a writer has one frame size)."""
+    """``cv2.VideoWriter`` (mp4v) fed by a thread, so drawing and encoding overlap detection
+    (OpenCV releases the GIL). Frames of another size than the first are resized to it (a writer
+    has one frame size)."""
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
         import cv2
@@ -301,28 +302,41 @@ class _VideoOutput:
         self._writer = cv2.VideoWriter(str(self.path), fourcc, float(fps), size)
         if not self._writer.isOpened():
             raise SourceError(f"cannot write video {self.path} (mp4v, {size[0]}x{size[1]} @ {fps:g} fps); use .mp4 or .avi")
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[np.ndarray | Callable[[], np.ndarray] | None] = queue.Queue(maxsize=8)
         self.frames = 0
+        self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="padet-writer", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         import cv2
 
-        while (img := self._queue.get()) is not None:
-            if (img.shape[1], img.shape[0]) != self.size:
-                img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
-            self._writer.write(img)
-            self.frames += 1
-        self._writer.release()
+        try:
+            while (item := self._queue.get()) is not None:
+                if self.error is not None:
+                    continue  # keep draining so that the producer never blocks on a dead writer
+                try:
+                    img = item() if callable(item) else item
+                    if (img.shape[1], img.shape[0]) != self.size:
+                        img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
+                    self._writer.write(img)
+                    self.frames += 1
+                except BaseException as e:  # noqa: BLE001 - reported by close()
+                    self.error = e
+        finally:
+            self._writer.release()
 
-    def write(self, img: np.ndarray) -> None:
+    def write(self, img: np.ndarray | Callable[[], np.ndarray]) -> None:
+        """Queue a frame, or a function that draws it (called on the writer thread)."""
         self._queue.put(img)
 
     def close(self) -> None:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise SourceError(f"writing {self.path} failed: {err}") from err
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -462,7 +476,8 @@ class VideoStream:
             h, w = res.frame.shape[:2]
             fps = self._output_fps or self.source.fps or 25.0
             self._out = _VideoOutput(self.output_path, fps, (w, h))  # type: ignore[arg-type]
-        self._out.write(res.annotated(self._overlay))
+        overlay = self._overlay
+        self._out.write(lambda: res.annotated(overlay))  # drawn on the writer thread
 
     def _finish(self, t_start: float) -> None:
         if self._closed:

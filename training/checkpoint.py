@@ -120,13 +120,36 @@ def load_checkpoint(
 
 
 def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the network stored in a checkpoint (in eval mode) and return it with the dict."""
+    """Rebuild the network stored in a checkpoint (in eval mode) and return it with the dict.
+
+    The one loader behind evaluation, statistics, experiments and export, so each of them gives
+    the same message for a broken file: a config that does not build, or a state dict that does
+    not fit the network its config describes (named keys and shapes, not a torch traceback).
+    """
     from .model import PADet
 
+    path = Path(path)
     ckpt = load_checkpoint(path)
-    cfg = PADetConfig.from_dict(ckpt["config"]).replace(backbone_weights=None)
+    try:
+        # never re-load ImageNet weights: the checkpoint already holds the encoder
+        cfg = PADetConfig.from_dict({**ckpt["config"], "backbone_weights": None})
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid PADet config: {e}") from e
+    state = ckpt["model"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: 'model' must be a state dict, got {type(state).__name__}")
     model = PADet(cfg)
-    model.load_state_dict(ckpt["model"])
+    where = f"{path}: state dict does not match its config ({cfg.name}, width={cfg.width}, fam={cfg.fam})"
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # size mismatches raise even with strict=False
+        lines = [ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln]
+        raise CheckpointError(f"{where}: {len(lines)} shape mismatches, e.g. {lines[:2]}") from e
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(
+            f"{where}: {len(result.missing_keys)} missing keys (e.g. {result.missing_keys[:3]}), "
+            f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[:3]})"
+        )
     return model.to(device).eval(), ckpt
 
 
