@@ -41,7 +41,7 @@ def deform_conv2d_sampled(x: Tensor, offset: Tensor, weight: Tensor, bias: Tenso
     # align_corners=False: pixel p sits at (2p + 1) / size - 1, which also works for 1-pixel maps
     grid = torch.stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), dim=-1).view(b, K * h, w, 2)
     cols = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return nn.functional.conv2d(cols.view(b, c * K, h, w), weight.reshape(weight.shape[0], c * K, 1, 1), bias)
+    return nn.functional.conv2d(cols.reshape(b, c * K, h, w), weight.reshape(weight.shape[0], c * K, 1, 1), bias)
 
 
 def split_location_shape(reg: Tensor) -> tuple[Tensor, Tensor]:

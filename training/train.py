@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="stop with a checkpoint after this many steps")
     p.add_argument("--workers", type=int, default=2, help="data-loader processes per training process")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument("--channels-last", choices=["auto", "yes", "no"], default="auto",
+                   help="NHWC memory format for the network (auto: yes for one CPU process, where it made a "
+                        "training step 1.4x faster in our measurements; no for DDP and CUDA, not measured)")  # fmt: skip
     p.add_argument("--sync-bn", action="store_true", help="BatchNorm statistics over all processes")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/NAME)")
     p.add_argument("--name", default=None, help="run name for the default --out (default: the preset)")
@@ -508,7 +511,11 @@ class Trainer:
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
             else:
                 model = GlooSyncBatchNorm.convert(model)
-        self.model = model.to(self.device).train()
+        nhwc = self.args.channels_last == "yes" or (
+            self.args.channels_last == "auto" and self.device.type == "cpu" and not self.d.enabled
+        )
+        self.memory_format = torch.channels_last if nhwc else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=self.memory_format).train()
         self.net: nn.Module = self.model
         if self.d.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -614,7 +621,7 @@ class Trainer:
 
     def train_step(self, images: Tensor, targets: list[dict[str, Any]]) -> tuple[dict[str, Tensor], float]:
         """One optimizer step; returns the loss parts and the learning rate it used."""
-        images = images.to(self.device, non_blocking=True)
+        images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.args.amp):
             outputs = self.net(images)
         parts = padet_loss(outputs, self.model.anchors, targets, self.cfg)

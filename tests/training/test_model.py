@@ -174,3 +174,31 @@ def test_vgg16_bn_backbone_loads_torchvision_vgg16_bn_layout(tmp_path):
     # E_1 is still conv4_3 (after its ReLU): stride 8
     feats = model.encoder(torch.randn(1, 3, 384, 384))
     assert feats[0].shape[-1] == 48 and feats[0].shape[1] == 512
+
+
+def test_channels_last_training_step_matches_contiguous():
+    """CPU training runs NHWC (faster); it must be the same network: same loss and gradients.
+
+    Without the θ rule, whose hard threshold could turn float-level layout differences into a
+    different set of ignored negatives (it did, by ~3% of the encoder's gradients, while
+    prior_prob equalled θ) although both layouts compute the same function."""
+    torch.manual_seed(0)
+    ref = build_model("vgg16_384", 3, width=0.0625, input_size=128, use_apm_score=False).train()
+    nhwc = build_model("vgg16_384", 3, width=0.0625, input_size=128, use_apm_score=False).train()
+    nhwc.load_state_dict(ref.state_dict())
+    nhwc = nhwc.to(memory_format=torch.channels_last)
+    for m in (ref, nhwc):  # non-zero FAM offsets, so the deformable sampling path is exercised
+        for fam in m.modules():
+            if isinstance(fam, FAM) and fam.mode == "disentangled":
+                torch.nn.init.normal_(fam.shape.weight, std=0.3, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(2, 3, 128, 128)
+    targets = [{"boxes": torch.tensor([[0.1, 0.1, 0.5, 0.6]]), "labels": torch.tensor([1])},
+               {"boxes": torch.tensor([[0.3, 0.2, 0.9, 0.7]]), "labels": torch.tensor([2])}]  # fmt: skip
+    losses = []
+    for m, inp in ((ref, x), (nhwc, x.contiguous(memory_format=torch.channels_last))):
+        loss = padet_loss(m(inp), m.anchors, targets, m.cfg)["total"]
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-4, atol=1e-5)
+    for (name, p_ref), p in zip(ref.named_parameters(), nhwc.parameters()):
+        torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-3, atol=1e-5, msg=f"gradient of {name} differs")
