@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: the recipe of the shipped model; every value is a command-line option below
 RECIPE = dict(
-    train=3000, val=300, data_size=192, width=0.125, input_size=192, batch_size=8, steps=2355,
-    optimizer="adamw", lr=2e-3, warmup_epochs=0.2, milestones=(5.5, 6.5), seed=0,
+    train=3000, val=300, data_size=192, width=0.125, input_size=192, batch_size=8, steps=5977,
+    optimizer="adamw", lr=2e-3, warmup_epochs=0.2, milestones=(14.5, 16.5), ohem=3.0, seed=0,
 )  # fmt: skip
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         "--config", "vgg16_384", "--data", str(data), "--out", str(run), "--width", str(args.width),
         "--input-size", str(args.input_size), "--batch-size", str(args.batch_size), "--optimizer", args.optimizer,
         "--lr", str(args.lr), "--warmup-epochs", str(args.warmup_epochs),
-        "--milestones", *[str(m) for m in args.milestones], "--epochs", "100", "--max-steps", str(args.steps),
+        "--milestones", *[str(m) for m in args.milestones], "--epochs", "100", "--max-steps", str(args.steps), "--ohem", str(args.ohem),
         "--no-augment", "--eval-every", "0", "--workers", "1", "--seed", str(args.seed), "--quiet",
         *(["--resume", str(run / "last.pth")] if (run / "last.pth").is_file() else []),
     ])  # fmt: skip
