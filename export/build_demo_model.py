@@ -3,7 +3,8 @@
   python export/build_demo_model.py                  # the shipped model (~15 min of training on 2 CPU cores)
   python export/build_demo_model.py --work runs/demo_model --steps 500   # a quicker, weaker one
 
-1. renders the synthetic-shapes data set (``training.data.synth``, --seed);
+1. renders the synthetic-shapes data set (``training.data.synth``, --seed; the generator's
+   defaults: up to 8 shapes of 8 px and more per 192-px image);
 2. trains a narrow PADet with the project's own train loop for a fixed number of steps (not
    minutes, so that the result does not depend on the machine's speed);
 3. evaluates it on the held-out split (pycocotools);
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: the recipe of the shipped model; every value is a command-line option below
 RECIPE = dict(
-    train=3000, val=300, data_size=192, width=0.125, input_size=192, batch_size=8, steps=5977,
+    train=3000, val=300, data_size=192, max_objects=8, min_object_size=8.0, width=0.125, input_size=192, batch_size=8, steps=5727,
     optimizer="adamw", lr=2e-3, warmup_epochs=0.2, milestones=(14.5, 16.5), ohem=3.0, seed=0,
 )  # fmt: skip
 
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
     data = args.work / "data"
     if not (data / "annotations" / "instances_val.json").is_file():
-        generate_dataset(data, args.train, args.val, size=args.data_size, seed=args.seed)
+        generate_dataset(data, args.train, args.val, size=args.data_size, seed=args.seed,
+                         max_objects=args.max_objects, min_object_size=args.min_object_size)
     run = args.work / "run"
     status = train_main([
         "--config", "vgg16_384", "--data", str(data), "--out", str(run), "--width", str(args.width),
