@@ -27,7 +27,6 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from padet_sdk import Detector, PadetError, stream  # noqa: E402
-from padet_sdk.stream import draw_overlay  # noqa: E402
 
 
 def contact_sheet(frames: list[np.ndarray], cols: int = 3, width: int = 1200) -> np.ndarray:
@@ -95,17 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     picks = set(np.linspace(0, args.frames - 1, args.sheet_frames).round().astype(int).tolist())
     sheet_frames, results, n_det = [], [], 0
     annotated = args.out / "annotated.mp4"
-    writer = None
     t0 = time.perf_counter()
-    frames = stream(det, clip)
+    # the pipeline's writer thread draws (≥ --draw-conf) and encodes the annotated video
+    frames = stream(det, clip, output=annotated, draw_min_score=args.draw_conf)
     with frames:
         for r in frames:
-            shown = r.detections.filter(args.draw_conf)
-            img = draw_overlay(shown.draw(r.frame), f"{r.fps:5.1f} FPS  latency {r.latency_ms:5.1f} ms  "
-                                                    f"{len(shown)} shown / {len(r.detections)} det")  # fmt: skip
-            if writer is None:
-                writer = cv2.VideoWriter(str(annotated), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, img.shape[1::-1])
-            writer.write(img)
             n_det += len(r.detections)
             for d in r.detections:
                 if d.class_name not in cat_of:
@@ -114,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append({"image_id": r.index + 1, "category_id": cat_of[d.class_name],
                                 "bbox": [x1, y1, x2 - x1, y2 - y1], "score": d.score})  # fmt: skip
             if r.index in picks:
-                sheet_frames.append(img)
-    if writer is not None:
-        writer.release()
+                sheet_frames.append(r.annotated())
     wall = time.perf_counter() - t0
     det.close()
     sheet = args.out / "contact_sheet.png"

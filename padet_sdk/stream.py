@@ -350,15 +350,19 @@ class FrameResult:
     latency_ms: float  # from the frame being read to its detections being ready
     fps: float  # results per second over the last ~30 frames
     dropped: int  # frames dropped so far (live sources)
+    draw_min_score: float = 0.0  # annotated() draws only detections scoring at least this
     _annotated: np.ndarray | None = field(default=None, repr=False)
 
     def annotated(self, overlay: bool = True) -> np.ndarray:
-        """A drawn copy of the frame: boxes, labels and (``overlay``) an FPS/latency line.
-        Cached, so writing and showing it costs one drawing."""
+        """A drawn copy of the frame: boxes and labels of the detections scoring at least
+        ``draw_min_score``, and (``overlay``) an FPS/latency line. Cached, so writing and showing
+        it costs one drawing."""
         if self._annotated is None:
-            img = self.detections.draw(self.frame, copy=True)
+            shown = self.detections.filter(self.draw_min_score) if self.draw_min_score > 0 else self.detections
+            img = shown.draw(self.frame, copy=True)
             if overlay:
-                draw_overlay(img, f"{self.fps:5.1f} FPS  latency {self.latency_ms:5.1f} ms  {len(self.detections)} det")
+                count = f"{len(shown)} shown / {len(self.detections)} det" if shown is not self.detections else f"{len(shown)} det"
+                draw_overlay(img, f"{self.fps:5.1f} FPS  latency {self.latency_ms:5.1f} ms  {count}")
             self._annotated = img
         return self._annotated
 
@@ -408,7 +412,7 @@ class VideoStream:
 
     def __init__(
         self, detector: "Detector", source: FrameSource, depth: int, output: str | Path | None,
-        output_fps: float | None, overlay: bool, max_frames: int | None,
+        output_fps: float | None, overlay: bool, max_frames: int | None, draw_min_score: float = 0.0,
     ) -> None:
         self.detector = detector
         self.source = source
@@ -416,6 +420,7 @@ class VideoStream:
         self.output_path = output
         self._output_fps = output_fps
         self._overlay = overlay
+        self._draw_min_score = draw_min_score
         self._max_frames = max_frames
         self.stats = StreamStats()
         self._out: _VideoOutput | None = None
@@ -459,7 +464,7 @@ class VideoStream:
                 st.seconds = now - t_start
                 latency = (now - frame.t_capture) * 1e3
                 st.latencies_ms.append(latency)
-                res = FrameResult(frame.index, frame.image, dets, latency, fps, self.source.dropped)
+                res = FrameResult(frame.index, frame.image, dets, latency, fps, self.source.dropped, self._draw_min_score)
                 if self.output_path is not None:
                     self._write(res)
                 yield res
@@ -520,6 +525,7 @@ def stream(
     output: str | Path | None = None,
     output_fps: float | None = None,
     overlay: bool = True,
+    draw_min_score: float = 0.0,
     max_frames: int | None = None,
     live: bool | None = None,
     read_timeout: float | None = None,
@@ -535,6 +541,8 @@ def stream(
             frame is written, at ``output_fps`` (default: the source's, else 25; a live source
             that drops frames then plays back faster than real time — pass the achieved FPS).
         overlay: draw the FPS/latency line on the output frames.
+        draw_min_score: draw only detections scoring at least this on annotated frames (the
+            yielded detections are not filtered: scoring a stream needs all of them).
         max_frames: stop after this many frames.
         live, read_timeout: see :func:`open_source`.
     The returned :class:`VideoStream` has ``stats`` (FPS, latency quantiles, dropped frames),
@@ -543,7 +551,7 @@ def stream(
     src = source if isinstance(source, FrameSource) else open_source(source, live=live, read_timeout=read_timeout)
     if depth is None:
         depth = max(2, getattr(detector, "num_requests", 2))
-    return VideoStream(detector, src, depth, output, output_fps, overlay, max_frames)
+    return VideoStream(detector, src, depth, output, output_fps, overlay, max_frames, draw_min_score)
 
 
 __all__ = ["Frame", "FrameSource", "FrameResult", "StreamStats", "VideoStream", "open_source", "stream", "draw_overlay"]

@@ -218,3 +218,20 @@ def test_detect_video_and_image_examples(video, tmp_path):
 def test_examples_explain_themselves(script):
     r = _run_example(script, "--help")
     assert r.returncode == 0 and "--model" in r.stdout and "usage" in r.stdout
+
+
+def test_annotated_frame_draws_only_detections_above_draw_min_score():
+    """The demo draws confident boxes while scoring all of them: the filter applies to drawing only."""
+    from padet_sdk.detections import DETECTION_DTYPE, Detections
+    from padet_sdk.stream import FrameResult
+
+    data = np.zeros(2, DETECTION_DTYPE)
+    data["box"] = [[10, 10, 60, 60], [70, 20, 120, 90]]
+    data["score"] = [0.9, 0.02]
+    dets = Detections(data, ("a", "b"), (128, 160))
+    frame = np.full((128, 160, 3), 90, np.uint8)
+    res = FrameResult(0, frame, dets, 5.0, 30.0, 0, draw_min_score=0.05)
+    img = res.annotated(overlay=False)
+    assert np.array_equal(img, dets.filter(0.05).draw(frame, copy=True))
+    assert not np.array_equal(img, dets.draw(frame, copy=True))  # the 0.02 box is not drawn
+    assert len(res.detections) == 2 and np.array_equal(frame, np.full_like(frame, 90))  # nothing filtered or drawn in place
