@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a file from a checkout
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from padet_sdk import Detector, PadetError, stream  # noqa: E402
+from padet_sdk import Detector, PadetError, pipeline_threads, stream  # noqa: E402
 
 
 def contact_sheet(frames: list[np.ndarray], cols: int = 3, width: int = 1200) -> np.ndarray:
@@ -68,19 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=300, help="length of the demo clip")
     p.add_argument("--seed", type=int, default=0, help="the demo clip's seed")
     p.add_argument("--sheet-frames", type=int, default=6, help="annotated frames on the contact sheet")
+    p.add_argument("--threads", type=int, default=None,
+                   help="inference threads (default: all cores but one, which decoding, drawing and encoding "
+                        "need; see padet_sdk.pipeline_threads)")
     p.add_argument("--draw-conf", type=float, default=0.05,
                    help="draw only detections scoring at least this (AP50 uses all of them)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
     from training.data.synth_clip import write_clip  # numpy + OpenCV only (no torch)
 
     args.out.mkdir(parents=True, exist_ok=True)
     clip, gt_json = write_clip(args.out / "clip.mp4", num_frames=args.frames, seed=args.seed)
     try:
-        det = Detector(args.model)
+        det = Detector(args.model, num_threads=args.threads or pipeline_threads())
     except PadetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from padet_sdk import Detector, PadetError, stream  # noqa: E402
+from padet_sdk import Detector, PadetError, pipeline_threads, stream  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,19 +30,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", type=float, default=None, help="minimum score (default: the model's)")
     p.add_argument("--nms", choices=("soft-linear", "soft-gaussian", "hard"), default=None, help="NMS method (default: the model's)")
     p.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), default="auto", help="inference engine")
+    p.add_argument("--threads", type=int, default=None,
+                   help="inference threads (default: all cores but one, which decoding, drawing and encoding "
+                        "need; see padet_sdk.pipeline_threads)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     src = Path(args.video)
     stem = src.with_suffix("") if src.suffix else src
     output = args.output or f"{stem}_det.mp4"
     jsonl = Path(args.jsonl or f"{stem}_det.jsonl")
     try:
-        detector = Detector(args.model, backend=args.backend, conf=args.conf, nms=args.nms)
+        detector = Detector(args.model, backend=args.backend, conf=args.conf, nms=args.nms,
+                            num_threads=args.threads or pipeline_threads())
         frames = stream(detector, src, output=output, max_frames=args.max_frames, live=False)
     except (PadetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a file from a checkout: make padet_sdk i
 
 import cv2  # noqa: E402
 
-from padet_sdk import Detector, PadetError, stream  # noqa: E402
+from padet_sdk import Detector, PadetError, pipeline_threads, stream  # noqa: E402
 from padet_sdk.display import WINDOW, gui_problem  # noqa: E402
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), default="auto",
                    help="inference engine (default: OpenVINO for .xml, onnxruntime for .onnx)")
     p.add_argument("--device", default="CPU", help="OpenVINO device, e.g. CPU, GPU, AUTO (default CPU)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="inference threads (default: all cores but one, which decoding, drawing and encoding "
+                        "need; see padet_sdk.pipeline_threads)")
     p.add_argument("--no-drop", action="store_true",
                    help="process every frame of a URL source (e.g. a video file served over http) instead of "
                         "keeping only the newest frame")
@@ -47,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
     show = not args.no_show
     if show:
@@ -60,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"continuing without a window; writing {args.output}", file=sys.stderr)
             show = False
     try:
-        detector = Detector(args.model, device=args.device, backend=args.backend, conf=args.conf, nms=args.nms)
+        detector = Detector(args.model, device=args.device, backend=args.backend, conf=args.conf, nms=args.nms,
+                            num_threads=args.threads or pipeline_threads())
         frames = stream(detector, args.source, output=args.output, max_frames=args.max_frames,
                         live=False if args.no_drop else None)
     except (PadetError, ValueError) as e:

@@ -65,25 +65,32 @@ def _detect(argv: list[str]) -> int:
     p.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), default="auto")
     p.add_argument("--device", default="CPU", help="OpenVINO device (CPU, GPU, AUTO)")
     p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None,
+                   help="inference threads (default: the engine's for an image; all cores but one for video, "
+                        "see padet_sdk.pipeline_threads)")
     args = p.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be at least 1")
 
     import cv2
 
-    from . import Detector, PadetError, stream
+    from . import Detector, PadetError, pipeline_threads, stream
     from .display import WINDOW, gui_problem
 
     show = args.show
     if show and (problem := gui_problem()):
         print(f"note: {problem}; continuing without a window", file=sys.stderr)
         show = False
+    src = Path(args.source)
+    is_image = src.suffix.lower() in IMAGE_SUFFIXES and src.is_file()
+    threads = args.threads or (None if is_image else pipeline_threads())
     try:
-        det = Detector(args.model, device=args.device, backend=args.backend, conf=args.conf)
+        det = Detector(args.model, device=args.device, backend=args.backend, conf=args.conf, num_threads=threads)
     except PadetError as e:
         print(f"padet detect: {e}", file=sys.stderr)
         return 1
     try:
-        src = Path(args.source)
-        if src.suffix.lower() in IMAGE_SUFFIXES and src.is_file():
+        if is_image:
             frame = cv2.imread(str(src))
             if frame is None:
                 print(f"padet detect: cannot read image {src}", file=sys.stderr)

@@ -351,10 +351,13 @@ class Detector:
         num_requests: inferences that may run at once (OpenVINO infer requests / onnxruntime
             worker threads for :meth:`submit`); default max(2, device optimum).
         num_threads: inference threads (OpenVINO ``INFERENCE_NUM_THREADS``, onnxruntime
-            intra-op threads); default: the engine's choice.
+            intra-op threads); default: the engine's choice (all cores). For a detector that
+            feeds :func:`padet_sdk.stream`, pass :func:`padet_sdk.pipeline_threads` (all cores
+            but one).
         performance_hint: OpenVINO "LATENCY" or "THROUGHPUT" (several single-threaded CPU
-            streams; on 2 shared cores it measured no better for :func:`padet_sdk.stream`
-            than the default), None = device default (LATENCY on CPU).
+            streams), None = device default (LATENCY on CPU). On 2 cores THROUGHPUT helped
+            :func:`padet_sdk.stream` only when inference-bound with no output video, and was
+            slower than ``pipeline_threads()`` with one.
 
     Thread safety: one Detector may be called from several threads at once and gives the same
     results as serial calls. OpenVINO calls each take their own infer request from a pool (a

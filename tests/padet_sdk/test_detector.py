@@ -187,3 +187,25 @@ def test_numpy_preprocess_fallback_matches_opencv_dnn(ort_detector):
     for f in fs:
         np.testing.assert_allclose(ort_detector._preprocess_numpy([f, f[:, ::-1]]),
                                    ort_detector.preprocess([f, f[:, ::-1]]), atol=2e-6)
+
+
+def test_num_threads_reaches_the_engine_and_keeps_results():
+    """pipeline_threads() only pays off if the engines really run with that many threads; the
+    results must not depend on it."""
+    _, files = model_and_files()
+    fs = frames()
+    ref = Detector(files["onnx"], conf=CONF, max_det=MAX_DET)
+    one = Detector(files["onnx"], conf=CONF, max_det=MAX_DET, num_threads=1)
+    assert one._backend.session.get_session_options().intra_op_num_threads == 1
+    for f in fs:
+        assert_detections_equal(one(f), ref(f))
+    if "xml" in files:
+        ov_one = Detector(files["xml"], conf=CONF, max_det=MAX_DET, num_threads=1)
+        assert int(ov_one._backend.compiled.get_property("INFERENCE_NUM_THREADS")) == 1
+        ov_ref = Detector(files["xml"], conf=CONF, max_det=MAX_DET)
+        for f in fs:
+            assert_detections_equal(ov_one(f), ov_ref(f))
+        ov_one.close()
+        ov_ref.close()
+    one.close()
+    ref.close()

@@ -16,7 +16,8 @@ import pytest
 
 from sdk_helpers import assert_detections_equal, make_frame, model_and_files, write_video
 
-from padet_sdk import Detector, FrameSource, SourceError, open_source, stream
+from padet_sdk import Detector, FrameSource, SourceError, open_source, pipeline_threads, stream
+from padet_sdk.stream import available_cores
 
 REPO = Path(__file__).resolve().parents[2]
 N_FRAMES = 30
@@ -235,3 +236,16 @@ def test_annotated_frame_draws_only_detections_above_draw_min_score():
     assert np.array_equal(img, dets.filter(0.05).draw(frame, copy=True))
     assert not np.array_equal(img, dets.draw(frame, copy=True))  # the 0.02 box is not drawn
     assert len(res.detections) == 2 and np.array_equal(frame, np.full_like(frame, 90))  # nothing filtered or drawn in place
+
+
+def test_pipeline_threads_leaves_one_core_for_decoding_and_encoding():
+    assert [pipeline_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 3, 15]
+    assert pipeline_threads() == max(1, available_cores() - 1)
+    assert 1 <= available_cores() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("script", ["webcam.py", "detect_video.py", "demo.py"])
+def test_video_examples_reject_zero_threads(script, video):
+    args = ["--source", str(video), "--no-show"] if script == "webcam.py" else [str(video)] if script == "detect_video.py" else []
+    r = _run_example(script, *args, "--threads", "0")
+    assert r.returncode == 2 and "--threads must be at least 1" in r.stderr
