@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         detector = Detector(args.model, device=args.device, backend=args.backend, conf=args.conf, nms=args.nms,
                             num_threads=args.threads or pipeline_threads())
+        detector.warmup(detector.num_requests)  # first runs are slow: keep them off the first frames
         frames = stream(detector, args.source, output=args.output, max_frames=args.max_frames,
                         live=False if args.no_drop else None)
     except (PadetError, ValueError) as e:

@@ -148,10 +148,14 @@ class FrameSource:
             with self._cond:
                 self._cond.notify_all()
             if not self.live:
-                try:
-                    self._queue.put_nowait(None)
-                except queue.Full:
-                    pass
+                # the end marker must get in even when the queue is full (the reader is usually
+                # ahead): dropping it left the consumer to notice the end by polling, 0.5 s late
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(None, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
             if self._release is not None:
                 try:
                     self._release()
