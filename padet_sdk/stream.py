@@ -135,12 +135,7 @@ class FrameSource:
                         self._latest = frame
                         self._cond.notify_all()
                 else:
-                    while not self._stop.is_set():
-                        try:
-                            self._queue.put(frame, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
+                    self._put(frame)
             self.frames_read = index
         finally:
             self.frames_read = index
@@ -150,17 +145,21 @@ class FrameSource:
             if not self.live:
                 # the end marker must get in even when the queue is full (the reader is usually
                 # ahead): dropping it left the consumer to notice the end by polling, 0.5 s late
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(None, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                self._put(None)
             if self._release is not None:
                 try:
                     self._release()
                 except Exception:  # noqa: BLE001
                     pass
+
+    def _put(self, item: Frame | None) -> None:
+        """Queue ``item``, waiting for room, unless the source is closed meanwhile."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     # ---- consumer side ---------------------------------------------------------------------
     def read(self, timeout: float | None = None) -> Frame | None:
