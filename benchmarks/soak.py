@@ -24,6 +24,8 @@ if __package__ in (None, ""):
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from padet_sdk.cli import positive_int  # noqa: E402
+
 BITS = 16
 CELL = 8  # pixels per bit: survives mp4v compression
 
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=500, help="frames before the reference RSS is taken")
     p.add_argument("--size", default="320x240", help="frame size WxH")
     p.add_argument("--rss-tolerance", type=float, default=0.05)
-    p.add_argument("--threads", type=int, default=None, help="inference threads (default: padet_sdk.pipeline_threads())")
+    p.add_argument("--threads", type=positive_int, default=None, help="inference threads (default: padet_sdk.pipeline_threads())")
     p.add_argument("--video", type=Path, default=None, help="reuse/keep the generated video here")
     args = p.parse_args(argv)
     if args.frames >= 2**BITS:

@@ -27,6 +27,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from padet_sdk import Detector, PadetError, pipeline_threads, stream  # noqa: E402
+from padet_sdk.cli import positive_int  # noqa: E402
 
 
 def contact_sheet(frames: list[np.ndarray], cols: int = 3, width: int = 1200) -> np.ndarray:
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=300, help="length of the demo clip")
     p.add_argument("--seed", type=int, default=0, help="the demo clip's seed")
     p.add_argument("--sheet-frames", type=int, default=6, help="annotated frames on the contact sheet")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="inference threads (default: all cores but one, which decoding, drawing and encoding "
                         "need; see padet_sdk.pipeline_threads)")
     p.add_argument("--draw-conf", type=float, default=0.05,
@@ -77,10 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be at least 1")
+    args = build_parser().parse_args(argv)
     from training.data.synth_clip import write_clip  # numpy + OpenCV only (no torch)
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from padet_sdk import Detector, PadetError, pipeline_threads, stream  # noqa: E402
+from padet_sdk.cli import positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", type=float, default=None, help="minimum score (default: the model's)")
     p.add_argument("--nms", choices=("soft-linear", "soft-gaussian", "hard"), default=None, help="NMS method (default: the model's)")
     p.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), default="auto", help="inference engine")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="inference threads (default: all cores but one, which decoding, drawing and encoding "
                         "need; see padet_sdk.pipeline_threads)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
@@ -38,10 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be at least 1")
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     src = Path(args.video)
     stem = src.with_suffix("") if src.suffix else src

@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # run as a file from a checkout: make padet_sdk i
 import cv2  # noqa: E402
 
 from padet_sdk import Detector, PadetError, pipeline_threads, stream  # noqa: E402
+from padet_sdk.cli import positive_int  # noqa: E402
 from padet_sdk.display import WINDOW, gui_problem  # noqa: E402
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), default="auto",
                    help="inference engine (default: OpenVINO for .xml, onnxruntime for .onnx)")
     p.add_argument("--device", default="CPU", help="OpenVINO device, e.g. CPU, GPU, AUTO (default CPU)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="inference threads (default: all cores but one, which decoding, drawing and encoding "
                         "need; see padet_sdk.pipeline_threads)")
     p.add_argument("--no-drop", action="store_true",
@@ -50,10 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be at least 1")
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
     show = not args.no_show
     if show:

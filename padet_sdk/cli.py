@@ -34,6 +34,17 @@ DELEGATED = {
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type`` for counts such as ``--threads``: an int of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _delegate(name: str, argv: list[str]) -> int:
     module, extra, _ = DELEGATED[name]
     if name == "export" and "--format" in argv:
@@ -65,12 +76,10 @@ def _detect(argv: list[str]) -> int:
     p.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), default="auto")
     p.add_argument("--device", default="CPU", help="OpenVINO device (CPU, GPU, AUTO)")
     p.add_argument("--max-frames", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="inference threads (default: the engine's for an image; all cores but one for video, "
                         "see padet_sdk.pipeline_threads)")
     args = p.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        p.error("--threads must be at least 1")
 
     import cv2
 
@@ -137,7 +146,7 @@ def _benchmark(argv: list[str]) -> int:
     p.add_argument("models", nargs="*", help="model files (.xml/.onnx); default: the embedded demo model")
     p.add_argument("--runs", type=int, default=30, help="timed calls per row (median reported)")
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None, help="inference threads (default: the engine's)")
+    p.add_argument("--threads", type=positive_int, default=None, help="inference threads (default: the engine's)")
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = p.parse_args(argv)
 

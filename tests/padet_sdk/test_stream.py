@@ -272,4 +272,4 @@ def test_pipeline_threads_leaves_one_core_for_decoding_and_encoding():
 def test_video_examples_reject_zero_threads(script, video):
     args = ["--source", str(video), "--no-show"] if script == "webcam.py" else [str(video)] if script == "detect_video.py" else []
     r = _run_example(script, *args, "--threads", "0")
-    assert r.returncode == 2 and "--threads must be at least 1" in r.stderr
+    assert r.returncode == 2 and "argument --threads: must be at least 1, got 0" in r.stderr
