@@ -406,6 +406,7 @@ class Detector:
         else:
             self._backend = _OnnxRuntimeBackend(self.path, device, num_requests, num_threads)
         self.device = device
+        self.num_threads = num_threads  # as requested; None = the engine's default (all cores)
         self.metadata: ModelMetadata = self._backend.meta  # type: ignore[attr-defined]
         meta = self.metadata
         self.anchors = meta.anchors()  # built once, (N, 4) float32 cxcywh

@@ -580,6 +580,12 @@ def stream(
     logged at INFO when the stream ends.
     """
     src = source if isinstance(source, FrameSource) else open_source(source, live=live, read_timeout=read_timeout)
+    if getattr(detector, "num_threads", 0) is None and available_cores() > 1:
+        log.info(
+            "the detector runs inference on all %d cores; for video, Detector(..., num_threads=pipeline_threads()) "
+            "leaves one to decoding and encoding and is usually faster",
+            available_cores(),
+        )
     if depth is None:
         depth = max(2, getattr(detector, "num_requests", 2))
     return VideoStream(detector, src, depth, output, output_fps, overlay, max_frames, draw_min_score)

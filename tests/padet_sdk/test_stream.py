@@ -273,3 +273,17 @@ def test_video_examples_reject_zero_threads(script, video):
     args = ["--source", str(video), "--no-show"] if script == "webcam.py" else [str(video)] if script == "detect_video.py" else []
     r = _run_example(script, *args, "--threads", "0")
     assert r.returncode == 2 and "argument --threads: must be at least 1, got 0" in r.stderr
+
+
+def test_stream_hints_at_pipeline_threads_when_inference_takes_every_core(video, caplog):
+    if available_cores() < 2:
+        pytest.skip("one core: nothing to leave to the pipeline")
+    _, files = model_and_files()
+    for threads, hinted in ((None, True), (pipeline_threads(), False)):
+        det = Detector(files["onnx"], num_threads=threads)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="padet_sdk.stream"):
+            with stream(det, video, max_frames=2) as s:
+                assert len(list(s)) == 2
+        assert ("num_threads=pipeline_threads()" in caplog.text) is hinted
+        det.close()
