@@ -8,13 +8,12 @@ The synchronous loop is what one writes first:
 so decode, pre-processing, inference, post-processing, drawing and encoding add up. The
 pipeline overlaps them (reader thread, >= 2 inferences in flight, writer thread).
 
-Both loops run with the engine's default threads (all cores) and with
-padet_sdk.pipeline_threads() (all but one: inference leaves a core to decoding, drawing and
-encoding instead of being preempted by them), side by side in one run. The ratio is the
-pipeline with pipeline_threads() (what the SDK recommends; --async-threads overrides it) over
-the faster synchronous setting, so a slow baseline cannot flatter it. Each variant runs
---repeats times and the best run counts (the machines this runs on are shared). Also printed:
-the CPU cores each loop kept busy.
+Both loops run with two detector set-ups, side by side in one run: Detector(...) (the engine's
+default: one inference on all cores) and Detector.for_video(...) (one single-threaded
+inference per core). The ratio is the pipeline with for_video over the faster synchronous
+set-up, so a slow baseline cannot flatter it. Each variant runs --repeats times and the best
+run counts (the machines this runs on are shared). Also printed: the CPU cores each loop kept
+busy.
 
 Default model: the embedded INT8 model (what the demo runs); --random-model exports a narrow
 random-init PADet instead (needs torch and the training/export packages).
@@ -39,7 +38,7 @@ if __package__ in (None, ""):
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from padet_sdk import DEFAULT_MODEL, Detector, pipeline_threads, stream  # noqa: E402
+from padet_sdk import DEFAULT_MODEL, Detector, stream  # noqa: E402
 from padet_sdk.stream import available_cores, draw_overlay  # noqa: E402
 
 
@@ -63,17 +62,20 @@ def make_video(path: Path, frames: int, width: int, height: int, fps: float = 30
     return path
 
 
-def export_temp_model(out_dir: Path, input_size: int, width: float) -> Path:
-    """A narrow random-init PADet as OpenVINO IR (benchmark stand-in for a trained model)."""
+def export_temp_model(out_dir: Path, input_size: int, width: float, onnx: bool = False) -> Path:
+    """A random-init PADet as OpenVINO IR, or ONNX (benchmark stand-in for a trained model)."""
     import torch
 
     from export.graph import build_metadata
+    from export.onnx_export import export_onnx
     from export.openvino_export import export_openvino
     from training import build_model
 
     torch.manual_seed(0)
     model = build_model("vgg16_384", 3, width=width, input_size=input_size, prior_prob=0.1).eval()
     meta = build_metadata(model, ["circle", "square", "triangle"], trained=False)
+    if onnx:
+        return export_onnx(model, out_dir / "bench.onnx", meta)
     return export_openvino(model, out_dir / "bench.xml", meta)
 
 
@@ -141,10 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=float, default=0.125, help="random model channel multiplier (default 0.125)")
     p.add_argument("--repeats", type=int, default=3, help="runs per variant, best counts (default 3)")
     p.add_argument("--depth", type=int, default=None, help="pipeline depth (default: stream()'s)")
-    p.add_argument("--async-threads", type=int, default=None,
-                   help="inference threads of the pipeline's detector (default: pipeline_threads())")
-    p.add_argument("--hint", default="none",
-                   help="OpenVINO performance hint of the pipeline's detector: none (device default, LATENCY on CPU) or THROUGHPUT")
     p.add_argument("--no-output", action="store_true", help="do not encode an output video")
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args(argv)
@@ -154,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="padet_bench_") as tmp:
         tmp_dir = Path(tmp)
         if args.random_model:
-            model = export_temp_model(tmp_dir, args.input_size, args.width)
+            model = export_temp_model(tmp_dir, args.input_size, args.width, onnx=args.backend == "onnxruntime")
             model_name = f"random vgg16 width={args.width} input={args.input_size}"
         else:
             model = Path(args.model) if args.model else DEFAULT_MODEL
@@ -168,19 +166,14 @@ def main(argv: list[str] | None = None) -> int:
             w, h = (int(v) for v in args.size.lower().split("x"))
             video = make_video(tmp_dir / "clip.mp4", args.frames, w, h)
         out = None if args.no_output else tmp_dir / "out.mp4"
-        hint = args.hint if args.hint.lower() != "none" else None
-        k = pipeline_threads()
-        settings = [("engine default", None), (f"{k} (pipeline_threads)", k)]
-        if args.async_threads:
-            async_settings = [(f"{args.async_threads} (--async-threads)", args.async_threads)]
-        else:
-            async_settings = settings
+        opts = {"backend": args.backend, "conf": 0.3}
+        settings = [("Detector", lambda: Detector(model, **opts)), ("Detector.for_video", lambda: Detector.for_video(model, **opts))]
         sync_rows: dict[str, tuple[float, float]] = {}
         async_rows: dict[str, tuple[float, float, dict]] = {}
         n_sync = None
-        depth = None
-        for label, threads in settings:
-            det = Detector(model, backend=args.backend, conf=0.3, num_threads=threads)
+        depth = {}
+        for label, make in settings:
+            det = make()
             det.warmup(3)
             backend = det.backend
 
@@ -192,10 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             n_sync = extra["frames"]
             sync_rows[label] = (fps, cores)
             det.close()
-        for label, threads in async_settings:
-            det = Detector(model, backend=args.backend, conf=0.3, num_threads=threads, performance_hint=hint)
-            det.warmup(3)
-            depth = args.depth or max(2, det.num_requests)
+        for label, make in settings:
+            det = make()
+            det.warmup(det.num_requests)
+            depth[label] = args.depth or max(2, det.num_requests)
 
             def async_run(det=det):
                 n, dt, lat = run_async(det, video, out, args.frames, args.depth)
@@ -206,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             async_rows[label] = _measure(async_run, args.repeats)
             det.close()
         sync_label, (best_sync, cpu_sync) = max(sync_rows.items(), key=lambda kv: kv[1][0])
-        async_label = async_settings[-1][0]  # the SDK's recommendation, or --async-threads
+        async_label = "Detector.for_video"  # the SDK's recommendation for stream()
         best_async, cpu_async, lat = async_rows[async_label]
         res = {
             "model": model_name,
@@ -214,16 +207,15 @@ def main(argv: list[str] | None = None) -> int:
             "frames": n_sync,
             "video": f"{args.size}" if not args.video else str(video),
             "output": not args.no_output,
-            "sync_fps_by_threads": {k: round(v[0], 1) for k, v in sync_rows.items()},
-            "async_fps_by_threads": {k: round(v[0], 1) for k, v in async_rows.items()},
+            "sync_fps_by_setup": {k: round(v[0], 1) for k, v in sync_rows.items()},
+            "async_fps_by_setup": {k: round(v[0], 1) for k, v in async_rows.items()},
             "sync_fps": round(best_sync, 1),
-            "sync_threads": sync_label,
+            "sync_setup": sync_label,
             "async_fps": round(best_async, 1),
-            "async_threads": async_label,
+            "async_setup": async_label,
             "ratio": round(best_async / best_sync, 2),
-            "ratio_by_async_threads": {k: round(v[0] / best_sync, 2) for k, v in async_rows.items()},
+            "ratio_by_async_setup": {k: round(v[0] / best_sync, 2) for k, v in async_rows.items()},
             "async_depth": depth,
-            "async_hint": hint,
             # cores this process kept busy (user+system time / wall time); busy includes engine
             # workers spinning while they wait, so it is not a bound on the speed-up
             "sync_cores_used": round(cpu_sync, 2),

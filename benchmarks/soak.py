@@ -71,21 +71,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=500, help="frames before the reference RSS is taken")
     p.add_argument("--size", default="320x240", help="frame size WxH")
     p.add_argument("--rss-tolerance", type=float, default=0.05)
-    p.add_argument("--threads", type=positive_int, default=None, help="inference threads (default: padet_sdk.pipeline_threads())")
+    p.add_argument("--threads", type=positive_int, default=None, help="inference threads in all (default: Detector.for_video's)")
     p.add_argument("--video", type=Path, default=None, help="reuse/keep the generated video here")
     args = p.parse_args(argv)
     if args.frames >= 2**BITS:
         p.error(f"--frames must be < {2**BITS}")
     size = tuple(int(v) for v in args.size.lower().split("x"))
 
-    from padet_sdk import Detector, pipeline_threads, stream
+    from padet_sdk import Detector, stream
 
     tmp = tempfile.TemporaryDirectory(prefix="padet_soak_")
     video = args.video or Path(tmp.name) / "soak.mp4"
     if not video.is_file():
         print(f"writing {args.frames} frames to {video} ...", flush=True)
         make_video(video, args.frames, size)
-    det = Detector(args.model, num_threads=args.threads or pipeline_threads())
+    det = Detector.for_video(args.model, num_threads=args.threads)
     expected, bad_order, rss_warm = 0, [], None
     t0 = time.perf_counter()
     results = stream(det, video)

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a file from a checkout
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from padet_sdk import Detector, PadetError, pipeline_threads, stream  # noqa: E402
+from padet_sdk import Detector, PadetError, stream  # noqa: E402
 from padet_sdk.cli import positive_int  # noqa: E402
 
 
@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="the demo clip's seed")
     p.add_argument("--sheet-frames", type=int, default=6, help="annotated frames on the contact sheet")
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="inference threads (default: all cores but one, which decoding, drawing and encoding "
-                        "need; see padet_sdk.pipeline_threads)")
+                   help="inference threads in all (default: Detector.for_video's, several narrower "
+                        "inferences side by side)")
     p.add_argument("--draw-conf", type=float, default=0.05,
                    help="draw only detections scoring at least this (AP50 uses all of them)")
     return p
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     clip, gt_json = write_clip(args.out / "clip.mp4", num_frames=args.frames, seed=args.seed)
     try:
-        det = Detector(args.model, num_threads=args.threads or pipeline_threads())
+        det = Detector.for_video(args.model, num_threads=args.threads)
     except PadetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

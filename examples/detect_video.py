@@ -18,7 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from padet_sdk import Detector, PadetError, pipeline_threads, stream  # noqa: E402
+from padet_sdk import Detector, PadetError, stream  # noqa: E402
 from padet_sdk.cli import positive_int  # noqa: E402
 
 
@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nms", choices=("soft-linear", "soft-gaussian", "hard"), default=None, help="NMS method (default: the model's)")
     p.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), default="auto", help="inference engine")
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="inference threads (default: all cores but one, which decoding, drawing and encoding "
-                        "need; see padet_sdk.pipeline_threads)")
+                   help="inference threads in all (default: Detector.for_video's, several narrower "
+                        "inferences side by side)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     return p
 
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or f"{stem}_det.mp4"
     jsonl = Path(args.jsonl or f"{stem}_det.jsonl")
     try:
-        detector = Detector(args.model, backend=args.backend, conf=args.conf, nms=args.nms,
-                            num_threads=args.threads or pipeline_threads())
+        detector = Detector.for_video(args.model, backend=args.backend, conf=args.conf, nms=args.nms,
+                                      num_threads=args.threads)
         frames = stream(detector, src, output=output, max_frames=args.max_frames, live=False)
     except (PadetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

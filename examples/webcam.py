@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a file from a checkout: make padet_sdk i
 
 import cv2  # noqa: E402
 
-from padet_sdk import Detector, PadetError, pipeline_threads, stream  # noqa: E402
+from padet_sdk import Detector, PadetError, stream  # noqa: E402
 from padet_sdk.cli import positive_int  # noqa: E402
 from padet_sdk.display import WINDOW, gui_problem  # noqa: E402
 
@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference engine (default: OpenVINO for .xml, onnxruntime for .onnx)")
     p.add_argument("--device", default="CPU", help="OpenVINO device, e.g. CPU, GPU, AUTO (default CPU)")
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="inference threads (default: all cores but one, which decoding, drawing and encoding "
-                        "need; see padet_sdk.pipeline_threads)")
+                   help="inference threads in all (default: Detector.for_video's, several narrower "
+                        "inferences side by side)")
     p.add_argument("--no-drop", action="store_true",
                    help="process every frame of a URL source (e.g. a video file served over http) instead of "
                         "keeping only the newest frame")
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"continuing without a window; writing {args.output}", file=sys.stderr)
             show = False
     try:
-        detector = Detector(args.model, device=args.device, backend=args.backend, conf=args.conf, nms=args.nms,
-                            num_threads=args.threads or pipeline_threads())
+        detector = Detector.for_video(args.model, device=args.device, backend=args.backend, conf=args.conf, nms=args.nms,
+                                      num_threads=args.threads)
         detector.warmup(detector.num_requests)  # first runs are slow: keep them off the first frames
         frames = stream(detector, args.source, output=args.output, max_frames=args.max_frames,
                         live=False if args.no_drop else None)

@@ -5,7 +5,7 @@ OpenCV are imported only when a detector or video source is created, so ``import
 is cheap.
 
     from padet_sdk import Detector, stream
-    det = Detector("padet_vgg384.xml")            # for video: num_threads=pipeline_threads()
+    det = Detector("padet_vgg384.xml")            # for stream(): Detector.for_video("padet_vgg384.xml")
     dets = det(cv2.imread("street.jpg"))          # boxes in pixels, scores, class names
     for r in stream(det, "video.mp4", output="out.mp4"):
         print(r.index, len(r.detections), r.latency_ms)
@@ -16,7 +16,7 @@ from .errors import (
     InvalidFrameError, MissingMetadataError, ModelLoadError, ModelNotFoundError, PadetError, SourceError,
 )
 from .metadata import MetadataError, ModelMetadata
-from .stream import FrameResult, FrameSource, StreamStats, VideoStream, open_source, pipeline_threads, stream
+from .stream import FrameResult, FrameSource, StreamStats, VideoStream, open_source, stream
 
 __version__ = "0.1.0"
 
@@ -29,7 +29,6 @@ __all__ = [
     "PendingDetections",
     "DEFAULT_MODEL",
     "stream",
-    "pipeline_threads",
     "open_source",
     "FrameResult",
     "FrameSource",

@@ -77,13 +77,13 @@ def _detect(argv: list[str]) -> int:
     p.add_argument("--device", default="CPU", help="OpenVINO device (CPU, GPU, AUTO)")
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="inference threads (default: the engine's for an image; all cores but one for video, "
-                        "see padet_sdk.pipeline_threads)")
+                   help="inference threads in all (default: the engine's for an image; for video several "
+                        "narrower inferences side by side, see Detector.for_video)")
     args = p.parse_args(argv)
 
     import cv2
 
-    from . import Detector, PadetError, pipeline_threads, stream
+    from . import Detector, PadetError, stream
     from .display import WINDOW, gui_problem
 
     show = args.show
@@ -92,9 +92,9 @@ def _detect(argv: list[str]) -> int:
         show = False
     src = Path(args.source)
     is_image = src.suffix.lower() in IMAGE_SUFFIXES and src.is_file()
-    threads = args.threads or (None if is_image else pipeline_threads())
+    make = Detector if is_image else Detector.for_video
     try:
-        det = Detector(args.model, device=args.device, backend=args.backend, conf=args.conf, num_threads=threads)
+        det = make(args.model, device=args.device, backend=args.backend, conf=args.conf, num_threads=args.threads)
     except PadetError as e:
         print(f"padet detect: {e}", file=sys.stderr)
         return 1

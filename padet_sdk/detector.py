@@ -123,7 +123,7 @@ class _OpenVINOBackend(_Backend):
 
     def __init__(
         self, path: Path, device: str, precision_hint: str | None, num_requests: int | None,
-        num_threads: int | None, performance_hint: str | None,
+        num_threads: int | None, performance_hint: str | None, ov_config: dict[str, Any] | None = None,
     ) -> None:
         try:
             import openvino as ov
@@ -160,6 +160,7 @@ class _OpenVINOBackend(_Backend):
             config["PERFORMANCE_HINT"] = performance_hint.upper()
         if num_threads:
             config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        config.update(ov_config or {})
         try:
             self.compiled = core.compile_model(model, device, config)
         except Exception as e:
@@ -269,6 +270,21 @@ class _OnnxRuntimeBackend(_Backend):
             self._executor = None
 
 
+def _choose_backend(path: Path, backend: str) -> str:
+    """The engine for ``path``: "auto" is OpenVINO for ``.xml`` and onnxruntime (if installed)
+    for ``.onnx``. Raises for combinations that cannot work."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    suffix = path.suffix.lower()
+    if suffix not in (".xml", ".onnx"):
+        raise ModelLoadError(f"{path}: unsupported model file type {suffix!r}; use an OpenVINO .xml or an .onnx")
+    if backend == "auto":
+        backend = "openvino" if suffix == ".xml" or not _has_module("onnxruntime") else "onnxruntime"
+    if backend == "onnxruntime" and suffix == ".xml":
+        raise ModelLoadError(f"{path}: onnxruntime cannot read OpenVINO IR; use backend='openvino' or the .onnx file")
+    return backend
+
+
 def _sniff_format(path: Path) -> None:
     """Reject files that are obviously not IR/ONNX before OpenVINO tries every front end on
     them (which ends in a long message and TensorFlow parser noise on stderr)."""
@@ -351,13 +367,13 @@ class Detector:
         num_requests: inferences that may run at once (OpenVINO infer requests / onnxruntime
             worker threads for :meth:`submit`); default max(2, device optimum).
         num_threads: inference threads (OpenVINO ``INFERENCE_NUM_THREADS``, onnxruntime
-            intra-op threads); default: the engine's choice (all cores). For a detector that
-            feeds :func:`padet_sdk.stream`, pass :func:`padet_sdk.pipeline_threads` (all cores
-            but one).
-        performance_hint: OpenVINO "LATENCY" or "THROUGHPUT" (several single-threaded CPU
-            streams), None = device default (LATENCY on CPU). On 2 cores THROUGHPUT helped
-            :func:`padet_sdk.stream` only when inference-bound with no output video, and was
-            slower than ``pipeline_threads()`` with one.
+            intra-op threads); default: the engine's choice (all cores).
+        performance_hint: OpenVINO "LATENCY" or "THROUGHPUT" (several CPU streams, each
+            running its own inference), None = device default (LATENCY on CPU).
+        ov_config: further OpenVINO compile properties (e.g. ``{"ENABLE_CPU_PINNING": False}``);
+            applied last, so they win over the options above. OpenVINO backend only.
+
+    For video, :meth:`for_video` sets these up for :func:`padet_sdk.stream`.
 
     Thread safety: one Detector may be called from several threads at once and gives the same
     results as serial calls. OpenVINO calls each take their own infer request from a pool (a
@@ -386,27 +402,24 @@ class Detector:
         performance_hint: str | None = None,
         theta: float | None = None,
         pre_nms_top_k: int | None = None,
+        ov_config: dict[str, Any] | None = None,
     ) -> None:
         self.path = _resolve_model_path(path)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        backend = _choose_backend(self.path, backend)
         suffix = self.path.suffix.lower()
-        if suffix not in (".xml", ".onnx"):
-            raise ModelLoadError(f"{self.path}: unsupported model file type {suffix!r}; use an OpenVINO .xml or an .onnx")
-        if backend == "auto":
-            backend = "openvino" if suffix == ".xml" or not _has_module("onnxruntime") else "onnxruntime"
-        if backend == "onnxruntime" and suffix == ".xml":
-            raise ModelLoadError(f"{self.path}: onnxruntime cannot read OpenVINO IR; use backend='openvino' or the .onnx file")
+        if ov_config and backend != "openvino":
+            raise ValueError(f"ov_config applies to the OpenVINO backend only, this detector uses {backend}")
         if suffix == ".xml" and not self.path.with_suffix(".bin").is_file():
             raise ModelLoadError(f"{self.path}: the weights file {self.path.with_suffix('.bin').name} is missing next to it")
         if backend == "openvino":
             self._backend: _Backend = _OpenVINOBackend(
-                self.path, device, precision_hint, num_requests, num_threads, performance_hint
+                self.path, device, precision_hint, num_requests, num_threads, performance_hint, ov_config
             )
         else:
             self._backend = _OnnxRuntimeBackend(self.path, device, num_requests, num_threads)
         self.device = device
         self.num_threads = num_threads  # as requested; None = the engine's default (all cores)
+        self.for_video_setup = False  # set by for_video()
         self.metadata: ModelMetadata = self._backend.meta  # type: ignore[attr-defined]
         meta = self.metadata
         self.anchors = meta.anchors()  # built once, (N, 4) float32 cxcywh
@@ -434,6 +447,40 @@ class Detector:
     @property
     def backend(self) -> str:
         return self._backend.name
+
+    @classmethod
+    def for_video(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> "Detector":
+        """A Detector set up to feed :func:`padet_sdk.stream`: several narrower inferences
+        side by side instead of one inference spread over every core.
+
+        Why: the pipeline's reader, pre/post-processing and writer threads (decode, resize,
+        draw, encode) need CPU too. With one inference on all cores (the default), they preempt
+        its workers mid-layer and the whole parallel layer waits. With several narrower ones, a
+        preempted inference slows down alone. OpenVINO gets the THROUGHPUT hint (on 2 cores:
+        two single-threaded streams) with CPU pinning off, since pinned stream threads cannot
+        make room. onnxruntime gets one intra-op thread per inference and one inference per
+        core. Measured on 2 cores (README, "Async vs sync video"): the pipeline ran 1.5-2.3x
+        the synchronous loop with the shipped model, and 1.0x (never slower) with a model 40x
+        heavier. There, the earlier rule of leaving a core free halved the speed. For one frame
+        at a time (``detector(frame)``) the default is faster.
+
+        ``kwargs`` are :class:`Detector` arguments and override these settings (None values
+        keep them, so that CLI options left unset can be passed straight through).
+        """
+        from .stream import available_cores
+
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+
+        backend = _choose_backend(_resolve_model_path(path), kwargs.get("backend", "auto"))
+        if backend == "openvino":
+            tuned: dict[str, Any] = {"performance_hint": "THROUGHPUT", "ov_config": {"ENABLE_CPU_PINNING": False}}
+        else:
+            tuned = {"num_threads": 1, "num_requests": max(2, available_cores())}
+        if "ov_config" in kwargs and "ov_config" in tuned:
+            kwargs["ov_config"] = {**tuned["ov_config"], **(kwargs["ov_config"] or {})}
+        det = cls(path, **{**tuned, **kwargs})
+        det.for_video_setup = True
+        return det
 
     @property
     def class_names(self) -> tuple[str, ...]:

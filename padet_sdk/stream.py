@@ -52,22 +52,6 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def pipeline_threads(cores: int | None = None) -> int:
-    """Inference threads for a :class:`~padet_sdk.detector.Detector` that feeds :func:`stream`:
-    all cores but one (at least one).
-
-    Why: the pipeline's reader, pre/post-processing and writer threads (decode, resize, draw,
-    encode) need CPU too. When inference also takes every core, those threads preempt inference
-    workers in the middle of a layer and the whole parallel layer waits for them. Leaving one
-    core to them raised the pipeline's speed-up over the synchronous loop on 2 cores from 1.30x to
-    1.73x (shipped model, no output) and from 1.21x to 1.46x (fp32 model, annotated output);
-    README, "Async vs sync video". One frame at a time (``detector(frame)``) is usually fastest
-    with the engine's default (all cores) instead.
-    """
-    n = available_cores() if cores is None else int(cores)
-    return max(1, n - 1)
-
-
 @dataclass(frozen=True)
 class Frame:
     index: int  # position in the source (0-based); gaps on live sources = dropped frames
@@ -560,8 +544,9 @@ def stream(
 ) -> VideoStream:
     """Detect on every frame of ``source``, yielding :class:`FrameResult` in frame order.
 
-    For throughput, create the detector with ``num_threads=pipeline_threads()`` (one core left
-    to decoding, drawing and encoding; see :func:`pipeline_threads`).
+    For throughput, create the detector with :meth:`Detector.for_video
+    <padet_sdk.detector.Detector.for_video>` (several narrower inferences side by side, so that
+    decoding, drawing and encoding do not stall a multi-threaded one).
 
     Args:
         detector: a :class:`~padet_sdk.detector.Detector` (its ``num_requests`` bounds the
@@ -580,15 +565,13 @@ def stream(
     logged at INFO when the stream ends.
     """
     src = source if isinstance(source, FrameSource) else open_source(source, live=live, read_timeout=read_timeout)
-    if getattr(detector, "num_threads", 0) is None and available_cores() > 1:
-        log.info(
-            "the detector runs inference on all %d cores; for video, Detector(..., num_threads=pipeline_threads()) "
-            "leaves one to decoding and encoding and is usually faster",
-            available_cores(),
-        )
+    if getattr(detector, "for_video_setup", True) is False and available_cores() > 1:
+        log.info("for video, Detector.for_video(...) is usually faster: several narrower inferences side by side "
+                 "instead of one inference on all %d cores, which decoding and encoding keep interrupting",
+                 available_cores())  # fmt: skip
     if depth is None:
         depth = max(2, getattr(detector, "num_requests", 2))
     return VideoStream(detector, src, depth, output, output_fps, overlay, max_frames, draw_min_score)
 
 
-__all__ = ["available_cores", "pipeline_threads", "Frame", "FrameSource", "FrameResult", "StreamStats", "VideoStream", "open_source", "stream", "draw_overlay"]
+__all__ = ["available_cores", "Frame", "FrameSource", "FrameResult", "StreamStats", "VideoStream", "open_source", "stream", "draw_overlay"]

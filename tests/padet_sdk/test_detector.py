@@ -190,8 +190,7 @@ def test_numpy_preprocess_fallback_matches_opencv_dnn(ort_detector):
 
 
 def test_num_threads_reaches_the_engine_and_keeps_results():
-    """pipeline_threads() only pays off if the engines really run with that many threads; the
-    results must not depend on it."""
+    """Thread settings must really reach the engines, and the results must not depend on them."""
     _, files = model_and_files()
     fs = frames()
     ref = Detector(files["onnx"], conf=CONF, max_det=MAX_DET)
@@ -209,3 +208,40 @@ def test_num_threads_reaches_the_engine_and_keeps_results():
         ov_ref.close()
     one.close()
     ref.close()
+
+
+def test_for_video_runs_one_single_threaded_inference_per_core_with_the_same_results():
+    """Detector.for_video is what keeps stream() from stalling on a multi-threaded inference
+    (README, "Async vs sync video"); kwargs still override it."""
+    from padet_sdk.stream import available_cores
+
+    _, files = model_and_files()
+    fs = frames()
+    ort = Detector.for_video(files["onnx"], conf=CONF, max_det=MAX_DET)
+    assert ort.for_video_setup and ort.backend == "onnxruntime"
+    assert ort._backend.session.get_session_options().intra_op_num_threads == 1
+    assert ort.num_requests == max(2, available_cores())
+    ref = Detector(files["onnx"], conf=CONF, max_det=MAX_DET)
+    assert not ref.for_video_setup
+    for f in fs:
+        assert_detections_equal(ort(f), ref(f))
+    assert Detector.for_video(files["onnx"], num_threads=2, num_requests=None)._backend.session \
+        .get_session_options().intra_op_num_threads == 2  # explicit values win, None keeps for_video's
+    if "xml" in files:
+        ovd = Detector.for_video(files["xml"], conf=CONF, max_det=MAX_DET)
+        c = ovd._backend.compiled
+        assert str(c.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
+        assert c.get_property("ENABLE_CPU_PINNING") is False  # the default pins (True)
+        ov_ref = Detector(files["xml"], conf=CONF, max_det=MAX_DET)
+        for f in fs:
+            assert_detections_equal(ovd(f), ov_ref(f))
+        ovd.close()
+        ov_ref.close()
+    ort.close()
+    ref.close()
+
+
+def test_ov_config_is_refused_for_onnxruntime():
+    _, files = model_and_files()
+    with pytest.raises(ValueError, match="OpenVINO backend only"):
+        Detector(files["onnx"], ov_config={"ENABLE_CPU_PINNING": False})

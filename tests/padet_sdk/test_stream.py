@@ -16,7 +16,7 @@ import pytest
 
 from sdk_helpers import assert_detections_equal, make_frame, model_and_files, write_video
 
-from padet_sdk import Detector, FrameSource, SourceError, open_source, pipeline_threads, stream
+from padet_sdk import Detector, FrameSource, SourceError, open_source, stream
 from padet_sdk.stream import available_cores
 
 REPO = Path(__file__).resolve().parents[2]
@@ -262,9 +262,7 @@ def test_annotated_frame_draws_only_detections_above_draw_min_score():
     assert len(res.detections) == 2 and np.array_equal(frame, np.full_like(frame, 90))  # nothing filtered or drawn in place
 
 
-def test_pipeline_threads_leaves_one_core_for_decoding_and_encoding():
-    assert [pipeline_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 3, 15]
-    assert pipeline_threads() == max(1, available_cores() - 1)
+def test_available_cores_is_what_this_process_may_use():
     assert 1 <= available_cores() <= (os.cpu_count() or 1)
 
 
@@ -275,15 +273,15 @@ def test_video_examples_reject_zero_threads(script, video):
     assert r.returncode == 2 and "argument --threads: must be at least 1, got 0" in r.stderr
 
 
-def test_stream_hints_at_pipeline_threads_when_inference_takes_every_core(video, caplog):
+def test_stream_hints_at_for_video_when_the_detector_is_not_set_up_for_it(video, caplog):
     if available_cores() < 2:
-        pytest.skip("one core: nothing to leave to the pipeline")
+        pytest.skip("one core: nothing to gain")
     _, files = model_and_files()
-    for threads, hinted in ((None, True), (pipeline_threads(), False)):
-        det = Detector(files["onnx"], num_threads=threads)
+    for make, hinted in ((Detector, True), (Detector.for_video, False)):
+        det = make(files["onnx"])
         caplog.clear()
         with caplog.at_level("INFO", logger="padet_sdk.stream"):
             with stream(det, video, max_frames=2) as s:
                 assert len(list(s)) == 2
-        assert ("num_threads=pipeline_threads()" in caplog.text) is hinted
+        assert ("Detector.for_video(...) is usually faster" in caplog.text) is hinted
         det.close()

@@ -16,7 +16,7 @@ import pytest
 
 from sdk_helpers import assert_detections_equal
 
-from padet_sdk import Detector, open_source, pipeline_threads, stream
+from padet_sdk import Detector, open_source, stream
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def test_file_source_decodes_every_h264_frame_in_order(bikes, reference_frames):
 
 
 def test_pipeline_on_real_video_equals_frame_by_frame_calls(bikes, reference_frames):
-    det = Detector(num_threads=pipeline_threads())
+    det = Detector.for_video()
     try:
         results = list(stream(det, bikes))
         assert [r.index for r in results] == list(range(len(reference_frames)))
