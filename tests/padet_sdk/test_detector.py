@@ -189,42 +189,39 @@ def test_numpy_preprocess_fallback_matches_opencv_dnn(ort_detector):
                                    ort_detector.preprocess([f, f[:, ::-1]]), atol=2e-6)
 
 
-def test_num_threads_reaches_the_engine_and_keeps_results():
-    """Thread settings must really reach the engines, and the results must not depend on them."""
-    _, files = model_and_files()
-    fs = frames()
-    ref = Detector(files["onnx"], conf=CONF, max_det=MAX_DET)
-    one = Detector(files["onnx"], conf=CONF, max_det=MAX_DET, num_threads=1)
-    assert one._backend.session.get_session_options().intra_op_num_threads == 1
-    for f in fs:
-        assert_detections_equal(one(f), ref(f))
-    if "xml" in files:
-        ov_one = Detector(files["xml"], conf=CONF, max_det=MAX_DET, num_threads=1)
-        assert int(ov_one._backend.compiled.get_property("INFERENCE_NUM_THREADS")) == 1
-        ov_ref = Detector(files["xml"], conf=CONF, max_det=MAX_DET)
-        for f in fs:
-            assert_detections_equal(ov_one(f), ov_ref(f))
-        ov_one.close()
-        ov_ref.close()
-    one.close()
+def _same_results_as_default(det: Detector) -> None:
+    """``det`` detects exactly what a default Detector on the same file does; closes both."""
+    ref = Detector(det.path, backend=det.backend, conf=CONF, max_det=MAX_DET)
+    for f in frames():
+        assert_detections_equal(det(f), ref(f))
+    det.close()
     ref.close()
 
 
-def test_for_video_runs_one_single_threaded_inference_per_core_with_the_same_results():
+def test_num_threads_reaches_the_engine_and_keeps_results():
+    """Thread settings must really reach the engines, and the results must not depend on them."""
+    _, files = model_and_files()
+    one = Detector(files["onnx"], conf=CONF, max_det=MAX_DET, num_threads=1)
+    assert one._backend.session.get_session_options().intra_op_num_threads == 1
+    _same_results_as_default(one)
+    if "xml" in files:
+        ov_one = Detector(files["xml"], conf=CONF, max_det=MAX_DET, num_threads=1)
+        assert int(ov_one._backend.compiled.get_property("INFERENCE_NUM_THREADS")) == 1
+        _same_results_as_default(ov_one)
+
+
+def test_for_video_runs_narrower_inferences_side_by_side_with_the_same_results():
     """Detector.for_video is what keeps stream() from stalling on a multi-threaded inference
     (README, "Async vs sync video"); kwargs still override it."""
     from padet_sdk.stream import available_cores
 
     _, files = model_and_files()
-    fs = frames()
     ort = Detector.for_video(files["onnx"], conf=CONF, max_det=MAX_DET)
     assert ort.for_video_setup and ort.backend == "onnxruntime"
     assert ort._backend.session.get_session_options().intra_op_num_threads == 1
     assert ort.num_requests == max(2, available_cores())
-    ref = Detector(files["onnx"], conf=CONF, max_det=MAX_DET)
-    assert not ref.for_video_setup
-    for f in fs:
-        assert_detections_equal(ort(f), ref(f))
+    assert not Detector(files["onnx"]).for_video_setup
+    _same_results_as_default(ort)
     assert Detector.for_video(files["onnx"], num_threads=2, num_requests=None)._backend.session \
         .get_session_options().intra_op_num_threads == 2  # explicit values win, None keeps for_video's
     if "xml" in files:
@@ -232,13 +229,7 @@ def test_for_video_runs_one_single_threaded_inference_per_core_with_the_same_res
         c = ovd._backend.compiled
         assert str(c.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
         assert c.get_property("ENABLE_CPU_PINNING") is False  # the default pins (True)
-        ov_ref = Detector(files["xml"], conf=CONF, max_det=MAX_DET)
-        for f in fs:
-            assert_detections_equal(ovd(f), ov_ref(f))
-        ovd.close()
-        ov_ref.close()
-    ort.close()
-    ref.close()
+        _same_results_as_default(ovd)
 
 
 def test_ov_config_is_refused_for_onnxruntime():
