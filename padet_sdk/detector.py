@@ -459,7 +459,7 @@ class Detector:
         preempted inference slows down alone. OpenVINO gets the THROUGHPUT hint (on 2 cores:
         two single-threaded streams) with CPU pinning off, since pinned stream threads cannot
         make room. onnxruntime gets one intra-op thread per inference and one inference per
-        core. Measured on 2 cores (README, "Async vs sync video"): the pipeline ran 1.5-2.3x
+        core. Measured on 2 cores (README, "Async vs sync video"): the pipeline ran 1.48-2.29x
         the synchronous loop with the shipped model, and 1.0x (never slower) with a model 40x
         heavier. There, the earlier rule of leaving a core free halved the speed. For one frame
         at a time (``detector(frame)``) the default is faster.
