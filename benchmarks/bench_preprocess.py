@@ -21,17 +21,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.bench_latency import time_fn  # noqa: E402
 from padet_sdk import DEFAULT_MODEL, Detector  # noqa: E402
 from padet_sdk.cli import positive_int  # noqa: E402
 
@@ -71,17 +69,6 @@ def ppp_model(path: Path, det: Detector, threads: int | None):
     return run
 
 
-def time_ms(fn: Callable[[], object], runs: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench_preprocess", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="OpenVINO .xml (default: the embedded model)")
@@ -102,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         w, h = (int(v) for v in size.lower().split("x"))
         frame = render_scene(np.random.default_rng(0), (w, h))[0]  # shapes on texture, like the demo clip
-        opencv = time_ms(lambda: det._infer(det.preprocess([frame])), args.runs)
-        numpy_ = time_ms(lambda: det._infer(det._preprocess_numpy([frame])), args.runs)
-        ov_ppp = time_ms(lambda: ppp(frame), args.runs)
+        opencv = 1e3 * time_fn(lambda: det._infer(det.preprocess([frame])), args.runs, warmup=3)[0]
+        numpy_ = 1e3 * time_fn(lambda: det._infer(det._preprocess_numpy([frame])), args.runs, warmup=3)[0]
+        ov_ppp = 1e3 * time_fn(lambda: ppp(frame), args.runs, warmup=3)[0]
         a = dict(zip(det.metadata.outputs, det._infer(det.preprocess([frame]))))
         b = dict(zip(det.metadata.outputs, ppp(frame)))
         diff = max(float(np.abs(a[k] - b[k]).max()) for k in ("cls_scores", "apm_scores") if k in a)

@@ -418,7 +418,6 @@ class Detector:
         else:
             self._backend = _OnnxRuntimeBackend(self.path, device, num_requests, num_threads)
         self.device = device
-        self.num_threads = num_threads  # as requested; None = the engine's default (all cores)
         self.for_video_setup = False  # set by for_video()
         self.metadata: ModelMetadata = self._backend.meta  # type: ignore[attr-defined]
         meta = self.metadata
@@ -470,15 +469,14 @@ class Detector:
         from .stream import available_cores
 
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
-
-        backend = _choose_backend(_resolve_model_path(path), kwargs.get("backend", "auto"))
+        resolved = _resolve_model_path(path)
+        backend = _choose_backend(resolved, kwargs.get("backend", "auto"))
         if backend == "openvino":
             tuned: dict[str, Any] = {"performance_hint": "THROUGHPUT", "ov_config": {"ENABLE_CPU_PINNING": False}}
+            kwargs["ov_config"] = {**tuned["ov_config"], **kwargs.get("ov_config", {})}
         else:
             tuned = {"num_threads": 1, "num_requests": max(2, available_cores())}
-        if "ov_config" in kwargs and "ov_config" in tuned:
-            kwargs["ov_config"] = {**tuned["ov_config"], **(kwargs["ov_config"] or {})}
-        det = cls(path, **{**tuned, **kwargs})
+        det = cls(resolved, **{**tuned, **kwargs})
         det.for_video_setup = True
         return det
 
