@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file from a checkout
+# Run as a file from a checkout that is not installed: import the checkout. Where padet is
+# installed (`make demo`'s .venv-demo holds a non-editable `pip install .`), use the install:
+# the checkout's padet_sdk has no compiled extension there.
+if __package__ in (None, "") and importlib.util.find_spec("padet_sdk") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
