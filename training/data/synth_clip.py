@@ -158,9 +158,12 @@ def write_clip(
     images, anns = [], []
     frames = render_clip_frames(num_frames, size, seed, num_classes)
     if progress:
-        from tqdm import tqdm
-
-        frames = tqdm(frames, total=num_frames, desc=f"clip {out.name}", unit="frame")
+        try:  # tqdm comes with the [train] extra; the demo's runtime-only env has no progress bar
+            from tqdm import tqdm
+        except ImportError:
+            pass
+        else:
+            frames = tqdm(frames, total=num_frames, desc=f"clip {out.name}", unit="frame")
     try:
         for t, (frame, boxes, labels, crowd) in enumerate(frames):
             writer.write(frame)
