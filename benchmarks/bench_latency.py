@@ -198,4 +198,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from padet_sdk.extras import run_entry_point
+
+    sys.exit(run_entry_point(main, extras="train,export"))

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib", type=int, default=300, help="calibration images for INT8")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    from padet_sdk.extras import modules_of, require
+
+    require(*modules_of("train,export"))  # now, not after 15 minutes of training (nncf comes last)
 
     from training.data.synth import generate_dataset
     from training.train import main as train_main
@@ -97,4 +100,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from padet_sdk.extras import run_entry_point
+
+    raise SystemExit(run_entry_point(main, extras="train,export"))

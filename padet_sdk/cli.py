@@ -22,6 +22,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .extras import run_entry_point
+
 #: subcommand → (module whose ``main(argv)`` runs it, pip extra it needs, one-line help)
 DELEGATED = {
     "train": ("training.train", "train", "train a PADet (torchrun for several GPUs)"),
@@ -55,13 +57,14 @@ def _delegate(name: str, argv: list[str]) -> int:
             return 2
         argv = argv[:i] + argv[i + 2 :]
         module = "export.to_onnx" if fmt == "onnx" else module
-    try:
-        main = importlib.import_module(module).main
-    except ImportError as e:
-        print(f"padet {name}: needs the [{extra}] extra ({e}); install it with: pip install 'padet[{extra}]'",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    return int(main(argv) or 0)
+    # the import inside run_entry_point: a missing torch/onnx/nncf, at import or later, is the one-line hint
+    return run_entry_point(lambda: importlib.import_module(module).main(argv), extras=extra)
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """``padet-train``: ``padet train`` under its own name, with the same one line when [train] is missing
+    (pointing the script at ``training.train:main`` would import torch before anything could say so)."""
+    return _delegate("train", list(sys.argv[1:] if argv is None else argv))
 
 
 def _detect(argv: list[str]) -> int:

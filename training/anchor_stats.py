@@ -23,13 +23,18 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-import torch
-from torchvision.ops import box_iou
+if __name__ == "__main__":  # before `import torch`: a missing [train] extra is one line, not a traceback
+    from padet_sdk.extras import run_entry_module
 
-from .box_coder import cxcywh_to_xyxy, decode
-from .losses import assign_targets
-from .matcher import Match, ignore_easy_negatives, match
+    raise SystemExit(run_entry_module("training.anchor_stats", extras="train"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torchvision.ops import box_iou  # noqa: E402
+
+from .box_coder import cxcywh_to_xyxy, decode  # noqa: E402
+from .losses import assign_targets  # noqa: E402
+from .matcher import Match, ignore_easy_negatives, match  # noqa: E402
 
 DESIGNS = ("initial", "APM_C", "APM_R", "APM_CR")
 #: IoU bin edges; the first bin holds forced best matches below the positive IoU
@@ -211,7 +216,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(stats))
     print(f"wrote {json_path} and {png}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,8 +19,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-import torch
+if __name__ == "__main__":  # before `import torch`: a missing [train] extra is one line, not a traceback
+    from padet_sdk.extras import run_entry_module
+
+    raise SystemExit(run_entry_module("training.evaluate", extras="train"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 COCO_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 FORMATS = ("coco", "voc")
@@ -357,7 +362,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.metrics_json:
         args.metrics_json.write_text(json.dumps(metrics, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

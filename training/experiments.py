@@ -327,4 +327,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from padet_sdk.extras import run_entry_point
+
+    raise SystemExit(run_entry_point(main, extras="train"))

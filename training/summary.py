@@ -8,7 +8,6 @@ import argparse
 from collections.abc import Sequence
 
 from .config import PRESETS
-from .model import build_model
 
 
 def count_parameters(module) -> int:
@@ -22,6 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0 = the paper's network)")
     ap.add_argument("--input-size", type=int, default=None)
     args = ap.parse_args(argv)
+    from .model import build_model  # here, not at the top: torch, so that run_entry_point can report it missing
+
     over = {"width": args.width}
     if args.input_size:
         over["input_size"] = args.input_size
@@ -39,4 +40,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from padet_sdk.extras import run_entry_point
+
+    raise SystemExit(run_entry_point(main, extras="train"))

@@ -35,17 +35,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, NoReturn, Sequence
 
-import numpy as np
-import torch
-import torch.distributed as dist
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+if __name__ == "__main__":  # before `import torch`: a missing [train] extra is one line, not a traceback
+    from padet_sdk.extras import run_entry_module
 
-from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import FAM_MODES, PRESETS, make_config
-from .evaluate import DataError, evaluate, open_dataset, with_transform
-from .losses import padet_loss
-from .model import PADet
+    raise SystemExit(run_entry_module("training.train", extras="train"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+from torch.utils.data import DataLoader, Dataset, DistributedSampler  # noqa: E402
+
+from padet_sdk.extras import modules_of, require  # noqa: E402
+
+from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state  # noqa: E402
+from .config import FAM_MODES, PRESETS, make_config  # noqa: E402
+from .evaluate import DataError, evaluate, open_dataset, with_transform  # noqa: E402
+from .losses import padet_loss  # noqa: E402
+from .model import PADet  # noqa: E402
 
 LOSS_PARTS = ("total", "apm_cls", "apm_reg", "det_cls", "det_reg")
 COUNT_PARTS = ("num_pos_apm", "num_pos_det")
@@ -740,6 +747,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the process exit status (0 ok, 2 usage/data error, 3 NaN)."""
     args = build_parser().parse_args(argv)
+    # evaluation (pycocotools) and curves.png (matplotlib) come after an epoch: check them now
+    require(*modules_of("train"))
     try:
         train(args)
     except TrainingDiverged as e:
@@ -749,7 +758,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"padet-train: error: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
