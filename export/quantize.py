@@ -8,8 +8,16 @@ Examples (from the repository root):
 Backends:
   nncf  nncf.quantize on the OpenVINO model; writes an OpenVINO IR (.xml). Input: an FP32 .xml
         or .onnx, or a checkpoint / --random-init preset.
-  ort   onnxruntime quantize_static, QDQ, per-channel weights (QInt8), QUInt8 activations;
-        writes an .onnx. Input: an FP32 .onnx, or a checkpoint / --random-init preset.
+  ort   onnxruntime quantize_static, QDQ; writes an .onnx. Input: an FP32 .onnx, or a
+        checkpoint / --random-init preset. The scheme (activation/weight types, per-channel,
+        reduce_range) follows --target-cpu unless --ort-scheme names one.
+
+Target CPU (--target-cpu, default auto = the CPU this runs on, read from its flags):
+  vnni  x86 with AVX512-VNNI / AVX-VNNI / AMX: int32 accumulation, full 8-bit weights.
+  avx2  x86 without VNNI (e.g. AMD EPYC Zen 2/3, Intel before Cascade Lake): u8 x s8 products
+        are summed in a saturating int16 there, so the scheme keeps them in range.
+The scheme and the target go into the model's metadata; the SDK warns when a model made for
+VNNI is loaded on a CPU without it.
 The backend defaults to the one that writes the --output suffix, else to the --model format\n(.onnx -> ort, .xml -> nncf), else nncf.
 
 Calibration images: any .jpg/.jpeg/.png/.bmp under --images (recursively); --subset-size of
@@ -38,11 +46,57 @@ import numpy as np  # noqa: E402
 from export.cli_common import (  # noqa: E402
     CliError, add_model_args, default_stem, has_model_source, load_model_from_args, log, run_main, step,
 )
+from padet_sdk.cpu import INT8_TARGETS, int8_target  # noqa: E402
 from padet_sdk.metadata import INPUT_NAME, ModelMetadata  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 BACKENDS = ("nncf", "ort")
 DEFAULT_SUBSET = 300
+TARGET_CPUS = ("auto", *INT8_TARGETS)
+
+
+@dataclasses.dataclass(frozen=True)
+class OrtScheme:
+    """One onnxruntime static-INT8 recipe, named as onnxruntime's docs name them (activations x weights)."""
+
+    activations: str  # "u8" (QUInt8) or "s8" (QInt8)
+    weights: str  # "s8" or "u8"
+    per_channel: bool = True
+    reduce_range: bool = False  # 7-bit weights: u8 x s8 pair sums stay inside int16
+
+    @property
+    def needs_vnni(self) -> bool:
+        """Full-range s8 weights: u8 x s8 pair sums can leave int16 on CPUs without VNNI."""
+        return self.weights == "s8" and not self.reduce_range
+
+    def quant_types(self) -> tuple[Any, Any]:
+        from onnxruntime.quantization import QuantType
+
+        types = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
+        return types[self.activations], types[self.weights]
+
+
+ORT_SCHEMES: dict[str, OrtScheme] = {
+    "u8s8": OrtScheme("u8", "s8"),
+    "u8s8-rr": OrtScheme("u8", "s8", reduce_range=True),
+    "s8s8": OrtScheme("s8", "s8"),
+    "s8s8-rr": OrtScheme("s8", "s8", reduce_range=True),
+    "u8u8": OrtScheme("u8", "u8"),
+    "u8s8-pt": OrtScheme("u8", "s8", per_channel=False),
+}
+#: the scheme each target CPU gets by default (chosen by benchmarks/bench_int8_cpu.py; README table)
+DEFAULT_ORT_SCHEME = {"vnni": "u8s8", "avx2": "u8s8-rr"}
+#: NNCF's overflow fix (7-bit weights where int16 could saturate) per target
+NNCF_OVERFLOW_FIX = {"vnni": "first_layer_only", "avx2": "enable"}  # vnni: NNCF's own default
+
+
+def resolve_target_cpu(target: str) -> str:
+    """``auto`` -> the INT8 target of the CPU this runs on (see :mod:`padet_sdk.cpu`)."""
+    if target == "auto":
+        return int8_target()
+    if target not in INT8_TARGETS:
+        raise CliError(f"--target-cpu must be one of {', '.join(TARGET_CPUS)}, got {target!r}")
+    return target
 
 
 # ----------------------------------------------------------------------------- calibration data
@@ -138,12 +192,19 @@ def fam_offset_convs_onnx(proto: Any) -> list[str]:
 # ------------------------------------------------------------------------------------ backends
 def quantize_openvino(
     ov_model: Any, meta: ModelMetadata, images: Sequence[Path], output: str | Path, *,
-    ignore_fam_offsets: bool = False,
+    ignore_fam_offsets: bool = False, target_cpu: str = "auto", overflow_fix: str | None = None,
 ) -> Path:
-    """NNCF INT8 of an in-memory FP32 ``openvino.Model``; saves the IR with precision int8 metadata."""
+    """NNCF INT8 of an in-memory FP32 ``openvino.Model``; saves the IR with precision int8 metadata.
+
+    ``overflow_fix`` (NNCF's ``OverflowFix`` value) defaults to the target CPU's entry of
+    :data:`NNCF_OVERFLOW_FIX`."""
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     from export.openvino_export import save_ov_model
+
+    target = resolve_target_cpu(target_cpu)
+    fix = overflow_fix or NNCF_OVERFLOW_FIX[target]
 
     ignored = None
     if ignore_fam_offsets:
@@ -151,8 +212,12 @@ def quantize_openvino(
         log(f"  keeping {len(names)} FAM offset convs in FP32")
         ignored = nncf.IgnoredScope(names=names) if names else None
     dataset = nncf.Dataset(list(images), lambda p: preprocess_image(p, meta))
-    q = nncf.quantize(ov_model, dataset, subset_size=len(images), ignored_scope=ignored)
-    return save_ov_model(q, output, dataclasses.replace(meta, precision="int8"), compress_to_fp16=False)
+    q = nncf.quantize(ov_model, dataset, subset_size=len(images), ignored_scope=ignored,
+                      advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix(fix)))
+    # the metadata names the CPUs the file runs right on: "avx2" = any x86, "vnni" = VNNI only
+    runs_on = "avx2" if fix == "enable" else "vnni"
+    meta = dataclasses.replace(meta, precision="int8", quant_scheme=f"nncf:overflow-fix={fix}", quant_target_cpu=runs_on)
+    return save_ov_model(q, output, meta, compress_to_fp16=False)
 
 
 def _image_reader(images: Sequence[Path], meta: ModelMetadata, input_name: str = INPUT_NAME) -> Any:
@@ -178,14 +243,23 @@ def _image_reader(images: Sequence[Path], meta: ModelMetadata, input_name: str =
 
 def quantize_onnxruntime(
     onnx_path: str | Path, meta: ModelMetadata, images: Sequence[Path], output: str | Path, *,
-    ignore_fam_offsets: bool = False, reduce_range: bool = False,
+    ignore_fam_offsets: bool = False, target_cpu: str = "auto", scheme: str | None = None,
 ) -> Path:
-    """onnxruntime static INT8 (QDQ, per-channel) of an FP32 ``.onnx``; keeps the metadata (int8)."""
+    """onnxruntime static INT8 (QDQ) of an FP32 ``.onnx``; keeps the metadata (int8, scheme, target).
+
+    ``scheme`` (a key of :data:`ORT_SCHEMES`) defaults to the target CPU's
+    :data:`DEFAULT_ORT_SCHEME`."""
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, quantize_static
 
     from export.onnx_export import set_onnx_metadata
 
+    target = resolve_target_cpu(target_cpu)
+    scheme = scheme or DEFAULT_ORT_SCHEME[target]
+    if scheme not in ORT_SCHEMES:
+        raise CliError(f"unknown onnxruntime scheme {scheme!r}; choose from {', '.join(ORT_SCHEMES)}")
+    recipe = ORT_SCHEMES[scheme]
+    activation_type, weight_type = recipe.quant_types()
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise CliError(f"the ort backend writes ONNX: --output must end in .onnx, got {output}")
@@ -207,12 +281,14 @@ def quantize_onnxruntime(
             log(f"  keeping {len(exclude)} FAM offset convs in FP32")
         reader = _image_reader(images, meta)
         quantize_static(
-            str(src), str(output), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-            reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            str(src), str(output), reader, quant_format=QuantFormat.QDQ, per_channel=recipe.per_channel,
+            reduce_range=recipe.reduce_range, activation_type=activation_type, weight_type=weight_type,
             nodes_to_exclude=exclude,
         )
     proto = onnx.load(str(output))
-    set_onnx_metadata(proto, dataclasses.replace(meta, precision="int8"))
+    runs_on = "vnni" if recipe.needs_vnni else "avx2"  # as in quantize_openvino
+    set_onnx_metadata(proto, dataclasses.replace(meta, precision="int8", quant_scheme=f"ort:{scheme}",
+                                                 quant_target_cpu=runs_on))
     onnx.save(proto, str(output))
     return output
 
@@ -230,8 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, help="nncf (OpenVINO IR out) or ort (ONNX out); default from --output")
     p.add_argument("--output", "-o", metavar="PATH", help="output .xml (nncf) or .onnx (ort); default <input>_int8")
     p.add_argument("--ignore-fam-offsets", action="store_true", help="keep the FAM offset convs in FP32")
-    p.add_argument("--reduce-range", action="store_true",
-                   help="ort: 7-bit weights, for x86 CPUs without VNNI (avoids int16 saturation)")
+    p.add_argument("--target-cpu", choices=TARGET_CPUS, default="auto",
+                   help="CPU the INT8 model will run on: vnni, avx2 (x86 without VNNI), or auto = this "
+                        "machine's (default auto)")
+    p.add_argument("--ort-scheme", choices=sorted(ORT_SCHEMES), metavar="NAME",
+                   help=f"ort: override the target's scheme ({', '.join(ORT_SCHEMES)}; "
+                        f"defaults: {', '.join(f'{k}={v}' for k, v in DEFAULT_ORT_SCHEME.items())})")
+    p.add_argument("--reduce-range", action="store_true", help="ort: same as --ort-scheme u8s8-rr (7-bit weights)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration subset choice")
     return p
 
@@ -253,6 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         if bool(args.model) == has_model_source(args):
             raise CliError("give exactly one model: --model FILE, or --checkpoint CKPT, or --preset NAME --random-init")
         backend = _pick_backend(args)
+        target = resolve_target_cpu(args.target_cpu)
+        if args.reduce_range and args.ort_scheme not in (None, "u8s8-rr"):
+            raise CliError("--reduce-range is --ort-scheme u8s8-rr; give one of them")
+        scheme = "u8s8-rr" if args.reduce_range else args.ort_scheme
+        if scheme and backend != "ort":
+            raise CliError("--ort-scheme/--reduce-range apply to the ort backend only")
+        log(f"INT8 target CPU: {target}{' (this machine)' if args.target_cpu == 'auto' else ''}")
         suffix = ".xml" if backend == "nncf" else ".onnx"
         images = find_images(args.images, args.subset_size, args.seed)
         log(f"{len(images)} calibration images from {args.images}")
@@ -290,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     ov_model = ov.Core().read_model(str(src))
                 with step(f"NNCF INT8 quantization -> {out}"):
-                    quantize_openvino(ov_model, meta, images, out, ignore_fam_offsets=args.ignore_fam_offsets)
+                    quantize_openvino(ov_model, meta, images, out, ignore_fam_offsets=args.ignore_fam_offsets,
+                                      target_cpu=target)
             else:
                 if src is None:
                     from export.onnx_export import export_onnx
@@ -300,9 +389,10 @@ def main(argv: list[str] | None = None) -> int:
                         export_onnx(model, src, meta)
                 elif src.suffix.lower() != ".onnx":
                     raise CliError(f"the ort backend quantizes ONNX files; {src} is not .onnx (use --backend nncf)")
-                with step(f"onnxruntime INT8 quantization (QDQ, per-channel) -> {out}"):
+                scheme = scheme or DEFAULT_ORT_SCHEME[target]
+                with step(f"onnxruntime INT8 quantization (QDQ, {scheme}) -> {out}"):
                     quantize_onnxruntime(src, meta, images, out, ignore_fam_offsets=args.ignore_fam_offsets,
-                                         reduce_range=args.reduce_range)
+                                         target_cpu=target, scheme=scheme)
         log(f"wrote {out}{'  [UNTRAINED]' if not meta.trained else ''}")
         return 0
 

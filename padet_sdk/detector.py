@@ -19,6 +19,7 @@ from typing import Any, Sequence, overload
 import numpy as np
 
 from . import native
+from .cpu import warn_if_int8_mismatch
 from .detections import DETECTION_DTYPE, Detections, Timing
 from .errors import InvalidFrameError, MissingMetadataError, ModelLoadError, ModelNotFoundError
 from .metadata import INPUT_NAME, METADATA_KEY, MetadataError, ModelMetadata
@@ -421,6 +422,7 @@ class Detector:
         self.for_video_setup = False  # set by for_video()
         self.metadata: ModelMetadata = self._backend.meta  # type: ignore[attr-defined]
         meta = self.metadata
+        warn_if_int8_mismatch(self.path, meta.precision, meta.quant_target_cpu, meta.quant_scheme)
         self.anchors = meta.anchors()  # built once, (N, 4) float32 cxcywh
         if len(self.anchors) != meta.num_anchors:  # pragma: no cover - generator invariant
             raise ModelLoadError(f"{self.path}: {len(self.anchors)} anchors built, metadata says {meta.num_anchors}")

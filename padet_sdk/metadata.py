@@ -52,6 +52,11 @@ class ModelMetadata:
     preset: str = "custom"
     model_version: str = "0"
     precision: str = "fp32"
+    #: INT8 files: how they were quantized ("ort:u8s8-rr", "nncf:overflow-fix=enable") and the
+    #: CPUs they run right on ("vnni": VNNI only; "avx2": any x86; see padet_sdk.cpu); "" for
+    #: float files and INT8 files written before these fields
+    quant_scheme: str = ""
+    quant_target_cpu: str = ""
     trained: bool = True
     format_version: int = FORMAT_VERSION
 

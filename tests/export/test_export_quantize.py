@@ -53,7 +53,10 @@ def test_nncf_int8_ir_loads_tracks_fp32_and_keeps_metadata(exported, narrow_meta
     _assert_close_to_fp32(run_ov(exported["xml"], calib_batch, names), run_ov(out, calib_batch, names), names)
     meta = read_metadata(out)
     assert meta.precision == "int8"
-    assert meta == narrow_meta.__class__(**{**narrow_meta.__dict__, "precision": "int8"})
+    assert meta.quant_scheme.startswith("nncf:overflow-fix=") and meta.quant_target_cpu in ("vnni", "avx2")
+    fields = {**narrow_meta.__dict__, "precision": "int8", "quant_scheme": meta.quant_scheme,
+              "quant_target_cpu": meta.quant_target_cpu}
+    assert meta == narrow_meta.__class__(**fields)
 
     import openvino as ov
 
@@ -61,21 +64,81 @@ def test_nncf_int8_ir_loads_tracks_fp32_and_keeps_metadata(exported, narrow_meta
     assert ops["FakeQuantize"] > 10 and ops["DeformableConvolution"] == 4
 
 
-def test_ort_int8_qdq_onnx_loads_tracks_fp32_and_keeps_metadata(exported, narrow_meta, calib_dir, calib_batch, tmp_path):
+@pytest.fixture(scope="module")
+def ort_int8(exported, calib_dir, tmp_path_factory) -> dict[str, Path]:
+    """The narrow model quantized by onnxruntime for each target CPU (through the CLI)."""
+    from export import quantize
+
+    d = tmp_path_factory.mktemp("ort_int8")
+    out = {}
+    for target in ("vnni", "avx2"):
+        out[target] = d / f"int8_{target}.onnx"
+        argv = ["--model", str(exported["onnx"]), "--images", str(calib_dir), "--output", str(out[target]),
+                "--target-cpu", target]
+        assert quantize.main(argv) == 0
+    return out
+
+
+def test_ort_int8_qdq_onnx_loads_tracks_fp32_and_keeps_metadata(exported, narrow_meta, ort_int8, calib_batch):
+    """The scheme --target-cpu auto picks for this CPU tracks FP32 here (on any x86 CPU)."""
     import onnx
 
-    from export import quantize
+    from padet_sdk.cpu import int8_target
     from padet_sdk.model_file import read_metadata
 
-    out = tmp_path / "int8.onnx"
-    argv = ["--model", str(exported["onnx"]), "--images", str(calib_dir), "--output", str(out)]
-    assert quantize.main(argv) == 0
+    out = ort_int8[int8_target()]
     _assert_close_to_fp32(run_ort(exported["onnx"], calib_batch), run_ort(out, calib_batch), narrow_meta.outputs)
     assert read_metadata(out).precision == "int8"
     ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
     assert ops["QuantizeLinear"] > 10 and ops["DeformConv"] == 4
     # dynamic batch survives quantization
     assert run_ort(out, calib_batch[:1])[0].shape[0] == 1
+
+
+def test_ort_int8_for_avx2_keeps_scores_on_any_cpu_and_says_so_in_metadata(exported, narrow_meta, ort_int8, calib_batch):
+    """--target-cpu avx2 (7-bit weights: no int16 saturation without VNNI) stays close to FP32
+    whichever CPU runs this, and records its scheme and target for the SDK's check."""
+    from export.quantize import DEFAULT_ORT_SCHEME
+    from padet_sdk.model_file import read_metadata
+
+    out = ort_int8["avx2"]
+    _assert_close_to_fp32(run_ort(exported["onnx"], calib_batch), run_ort(out, calib_batch), narrow_meta.outputs)
+    meta = read_metadata(out)
+    assert (meta.quant_scheme, meta.quant_target_cpu) == (f"ort:{DEFAULT_ORT_SCHEME['avx2']}", "avx2")
+    vnni = read_metadata(ort_int8["vnni"])
+    assert (vnni.quant_scheme, vnni.quant_target_cpu) == (f"ort:{DEFAULT_ORT_SCHEME['vnni']}", "vnni")
+
+
+def test_detector_warns_once_when_a_vnni_int8_model_runs_on_a_cpu_without_vnni(ort_int8, monkeypatch, caplog):
+    import logging
+
+    from padet_sdk import Detector, cpu
+
+    monkeypatch.setattr(cpu, "_warned", set())
+    caplog.set_level(logging.WARNING, logger="padet_sdk")
+    monkeypatch.setenv(cpu.FLAGS_ENV, "sse4_2 avx avx2 fma avx512f avx512bw")  # e.g. Skylake-X: AVX-512, no VNNI
+    for _ in range(2):
+        Detector(ort_int8["vnni"]).close()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "VNNI" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "--target-cpu avx2" in warnings[0].getMessage() and "int8_vnni.onnx" in warnings[0].getMessage()
+    caplog.clear()
+    Detector(ort_int8["avx2"]).close()  # made for CPUs without VNNI: nothing to say
+    monkeypatch.setattr(cpu, "_warned", set())
+    monkeypatch.setenv(cpu.FLAGS_ENV, "avx2 avx512f avx512_vnni")
+    Detector(ort_int8["vnni"]).close()  # the CPU it was made for
+    assert not [r for r in caplog.records if "VNNI" in r.getMessage()]
+
+
+def test_quantize_cli_rejects_conflicting_scheme_options(exported, calib_dir, tmp_path, capsys):
+    from export import quantize
+
+    base = ["--model", str(exported["onnx"]), "--images", str(calib_dir), "--output", str(tmp_path / "q.onnx")]
+    assert quantize.main([*base, "--reduce-range", "--ort-scheme", "u8u8"]) != 0
+    assert "--reduce-range" in capsys.readouterr().err
+    xml = ["--model", str(exported["xml"]), "--images", str(calib_dir), "--output", str(tmp_path / "q.xml")]
+    assert quantize.main([*xml, "--ort-scheme", "u8u8"]) != 0
+    assert "ort backend only" in capsys.readouterr().err
 
 
 def test_fam_offset_convs_are_found_and_kept_fp32(exported, narrow_meta, calib_dir, tmp_path):
