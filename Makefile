@@ -14,7 +14,7 @@ DEMO_STAMP := $(DEMO_VENV)/.padet-installed
 # The demo env holds a copy of the package (not an editable install), so it is reinstalled
 # whenever a packaged file changes.
 PACKAGED := pyproject.toml setup.py native/padet_native.pyx \
-	$(wildcard padet_sdk/*.py padet_sdk/models/* training/*.py training/data/*.py export/*.py)
+	$(wildcard padet_sdk/*.py padet_sdk/backends/*.py padet_sdk/models/* training/*.py training/data/*.py export/*.py)
 
 .PHONY: install test demo demo-env clean
 

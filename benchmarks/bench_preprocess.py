@@ -6,7 +6,7 @@ which saves the float blob that OpenCV builds on the caller's thread, but moves 
 into the inference threads. Timed per frame, side by side in one run:
 
   opencv   Detector.preprocess (cv2.dnn.blobFromImageWithParams) + infer of the SDK's model
-  numpy    the SDK's fallback for OpenCV builds without cv2.dnn + the same infer
+  numpy    padet_sdk.preprocess.to_blob_numpy, for OpenCV builds without cv2.dnn + the same infer
   ov-ppp   one infer of the model with a PrePostProcessor on a u8 NHWC BGR input of any size
 
 Also printed: the largest class-score difference between the opencv and ov-ppp outputs on a
@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 from benchmarks.bench_latency import time_fn  # noqa: E402
 from padet_sdk import DEFAULT_MODEL, Detector  # noqa: E402
 from padet_sdk.cli import positive_int  # noqa: E402
+from padet_sdk.preprocess import to_blob_numpy  # noqa: E402
 
 
 def ppp_model(path: Path, det: Detector, threads: int | None):
@@ -86,11 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'frame':>10s} {'opencv ms':>10s} {'numpy ms':>9s} {'ov-ppp ms':>10s} {'ppp/opencv':>11s} {'max |score diff|':>17s}")
     from training.data.synth import render_scene  # numpy + OpenCV only
 
+    meta = det.metadata
+    recipe = (meta.input_size, meta.pixel_order, meta.mean, meta.std)
     for size in args.sizes:
         w, h = (int(v) for v in size.lower().split("x"))
         frame = render_scene(np.random.default_rng(0), (w, h))[0]  # shapes on texture, like the demo clip
         opencv = 1e3 * time_fn(lambda: det._infer(det.preprocess([frame])), args.runs, warmup=3)[0]
-        numpy_ = 1e3 * time_fn(lambda: det._infer(det._preprocess_numpy([frame])), args.runs, warmup=3)[0]
+        numpy_ = 1e3 * time_fn(lambda: det._infer(to_blob_numpy([frame], *recipe)), args.runs, warmup=3)[0]
         ov_ppp = 1e3 * time_fn(lambda: ppp(frame), args.runs, warmup=3)[0]
         a = dict(zip(det.metadata.outputs, det._infer(det.preprocess([frame]))))
         b = dict(zip(det.metadata.outputs, ppp(frame)))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import backends
 from .detector import Detector
 
 
@@ -28,8 +29,9 @@ class LatencyRow:
 
 
 def backends_for(path: str | Path) -> list[str]:
-    """Engines that can run the file: OpenVINO for IR; onnxruntime and OpenVINO for ONNX."""
-    return ["openvino"] if str(path).endswith(".xml") else ["onnxruntime", "openvino"]
+    """Engines that can run the file, in order of preference (OpenVINO for IR; onnxruntime and
+    OpenVINO for ONNX); ``["auto"]`` for a file no engine reads, so that loading it says why."""
+    return backends.backends_for(path) or ["auto"]
 
 
 def measure(path: str | Path, backend: str, runs: int = 30, warmup: int = 5, frame_size: tuple[int, int] = (640, 480),

@@ -68,6 +68,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _detect(argv: list[str]) -> int:
+    from .backends import backend_names
+
     p = argparse.ArgumentParser(prog="padet detect", description="Detect objects in an image, an image folder, a "
                                 "video file, a camera (index) or an RTSP/HTTP stream.")  # fmt: skip
     p.add_argument("source", help="image, folder, video file, camera index (0) or rtsp/http URL")
@@ -76,7 +78,7 @@ def _detect(argv: list[str]) -> int:
                    help="annotated image (for an image) or .mp4 video (otherwise); JSON goes beside it")
     p.add_argument("--show", action="store_true", help="show a window (needs an OpenCV with GUI support)")
     p.add_argument("--conf", type=float, default=None, help="minimum score (default: the model's)")
-    p.add_argument("--backend", choices=("auto", "openvino", "onnxruntime"), default="auto")
+    p.add_argument("--backend", choices=backend_names(), default="auto")
     p.add_argument("--device", default="CPU", help="OpenVINO device (CPU, GPU, AUTO)")
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--threads", type=positive_int, default=None,

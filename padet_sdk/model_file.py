@@ -11,15 +11,24 @@ Where the JSON document (:class:`~padet_sdk.metadata.ModelMetadata`) lives:
 :func:`read_metadata` parses the files directly (a protobuf scan of the ONNX top level, an XML
 parse of the IR), so asking a file for its classes costs milliseconds and needs neither
 onnx nor openvino.
+
+Where the SDK finds a model (:func:`resolve_model_path`, with :data:`DEFAULT_MODEL` for no path)
+and the cheap checks that a file really is IR or ONNX (:func:`check_model_file`) live here too:
+they are facts about file formats, the same whichever engine then reads the file.
 """
 from __future__ import annotations
 
 import mmap
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from .errors import ModelLoadError, ModelNotFoundError
 from .metadata import METADATA_KEY, MetadataError, ModelMetadata
+
+#: The model used by ``Detector()`` without a path (shipped inside the package).
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "padet_shapes.xml"
 
 _ONNX_METADATA_PROPS_FIELD = 14  # ModelProto.metadata_props (repeated StringStringEntryProto)
 
@@ -128,3 +137,52 @@ def set_ov_metadata(model: Any, meta: ModelMetadata) -> None:
     model.set_rt_info(text, METADATA_KEY)
     if model.has_rt_info(["framework", METADATA_KEY]):
         model.set_rt_info(text, ["framework", METADATA_KEY])
+
+
+def resolve_model_path(path: str | os.PathLike[str] | None) -> Path:
+    """The model file to load: ``path``, or :data:`DEFAULT_MODEL` for None.
+
+    Raises:
+        ModelNotFoundError: no such file (or the default model is not installed).
+        ModelLoadError: ``path`` is a directory.
+    """
+    if path is None:
+        if not DEFAULT_MODEL.is_file():
+            raise ModelNotFoundError(
+                f"no model path given and the embedded default model is not installed ({DEFAULT_MODEL}). "
+                "Pass a model file, e.g. Detector('padet_vgg384.xml'), or export one from a checkpoint: "
+                "python export/to_openvino.py --checkpoint best.pt --output model.xml "
+                "(python export/to_openvino.py --help)"
+            )
+        return DEFAULT_MODEL
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelNotFoundError(f"model file not found: {p}")
+    if p.is_dir():
+        raise ModelLoadError(f"{p} is a directory; pass the model's .xml or .onnx file")
+    return p
+
+
+def check_model_file(path: Path) -> None:
+    """Raise :class:`ModelLoadError` for an ``.xml`` that is not an OpenVINO IR with its
+    ``.bin`` beside it, or an ``.onnx`` that is not a protobuf; other suffixes pass unchecked.
+
+    Why: OpenVINO tries every front end on a file it cannot read, which ends in a long message
+    and TensorFlow parser noise on stderr; this says in one line what is wrong.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        weights = path.with_suffix(".bin")
+        if not weights.is_file():
+            raise ModelLoadError(f"{path}: the weights file {weights.name} is missing next to it")
+        try:
+            root = ET.parse(path).getroot()
+        except ET.ParseError as e:
+            raise ModelLoadError(f"{path} is not a valid OpenVINO IR XML ({e}); is it corrupt or truncated?") from e
+        if root.tag != "net":
+            raise ModelLoadError(f"{path} is an XML file but not an OpenVINO IR (root <{root.tag}>, expected <net>)")
+    elif suffix == ".onnx":
+        try:
+            onnx_metadata_props(path)
+        except (MetadataError, OSError, ValueError) as e:
+            raise ModelLoadError(f"{path} is not a valid ONNX file ({e}); is it corrupt or truncated?") from e

@@ -14,6 +14,7 @@ from sdk_helpers import (
 )
 
 from padet_sdk import Detector, Detections
+from padet_sdk.preprocess import to_blob
 
 ENGINES = ["onnxruntime", "openvino-xml", "openvino-onnx"]
 
@@ -182,11 +183,28 @@ def test_precision_hint_f32_is_default_for_fp32_models():
 
 def test_numpy_preprocess_fallback_matches_opencv_dnn(ort_detector):
     """OpenCV builds without cv2.dnn get the same blob from the numpy path."""
+    from padet_sdk.preprocess import to_blob_numpy
+
+    m = ort_detector.metadata
+    recipe = (m.input_size, m.pixel_order, m.mean, m.std)
     fs = frames()
-    np.testing.assert_allclose(ort_detector._preprocess_numpy(fs[:1]), ort_detector.preprocess(fs[:1]), atol=2e-6)
+    np.testing.assert_allclose(to_blob_numpy(fs[:1], *recipe), ort_detector.preprocess(fs[:1]), atol=2e-6)
     for f in fs:
-        np.testing.assert_allclose(ort_detector._preprocess_numpy([f, f[:, ::-1]]),
-                                   ort_detector.preprocess([f, f[:, ::-1]]), atol=2e-6)
+        np.testing.assert_allclose(to_blob_numpy([f, f[:, ::-1]], *recipe), ort_detector.preprocess([f, f[:, ::-1]]), atol=2e-6)
+    for order in ("RGB", "BGR"):  # both pixel orders, other mean/std than the model's
+        args = (fs[1:3], 100, order, (0.1, 0.5, 0.9), (0.3, 0.2, 0.1))
+        np.testing.assert_allclose(to_blob_numpy(*args), to_blob(*args), atol=2e-5)
+
+
+def test_to_blob_uses_the_numpy_path_when_opencv_has_no_dnn(monkeypatch):
+    import padet_sdk.preprocess as pre
+
+    fs = frames()[:2]
+    recipe = (INPUT_SIZE, "RGB", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    expected = pre.to_blob(fs, *recipe)
+    monkeypatch.setattr(pre, "_blob_params", lambda *a: None)
+    np.testing.assert_allclose(pre.to_blob(fs, *recipe), expected, atol=2e-6)
+    assert pre.to_blob([], *recipe).shape == (0, 3, INPUT_SIZE, INPUT_SIZE)
 
 
 def _same_results_as_default(det: Detector) -> None:

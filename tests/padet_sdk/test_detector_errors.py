@@ -10,7 +10,7 @@ import pytest
 
 from sdk_helpers import model_and_files
 
-import padet_sdk.detector as detector_module
+import padet_sdk.model_file as model_file
 from padet_sdk import (
     Detector, InvalidFrameError, MissingMetadataError, ModelLoadError, ModelNotFoundError, PadetError,
 )
@@ -30,7 +30,7 @@ def test_missing_model_file_is_model_not_found(tmp_path):
 
 
 def test_missing_default_model_explains_how_to_get_one(monkeypatch, tmp_path):
-    monkeypatch.setattr(detector_module, "DEFAULT_MODEL", tmp_path / "models" / "padet_shapes.xml")
+    monkeypatch.setattr(model_file, "DEFAULT_MODEL", tmp_path / "models" / "padet_shapes.xml")
     with pytest.raises(ModelNotFoundError, match="to_openvino"):
         Detector()
 
