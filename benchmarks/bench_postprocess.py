@@ -8,7 +8,7 @@ batch axis is allowed and image 0 is used).
 
 Rows:
   native       padet_sdk.native.postprocess, the SDK's path (the Cython kernels).
-  numpy        padet_sdk.reference.postprocess, the pure-numpy oracle.
+  numpy        padet_sdk.postprocess_numpy.postprocess, the pure-numpy oracle.
   torchvision  the same decode/filter/top-k in torch + torchvision.ops.batched_nms. It is HARD
                NMS (torchvision has no soft-NMS), so it is a speed yardstick, not the same
                output. Skipped with a message when torch/torchvision are not installed.
@@ -33,11 +33,17 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from padet_sdk import native, reference  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "native"))  # synthetic.py, the test outputs
+from synthetic import synthetic_outputs  # noqa: E402
+
+from padet_sdk import native, postprocess_numpy  # noqa: E402
+from padet_sdk.boxes import BBOX_XFORM_CLIP  # noqa: E402
+from padet_sdk.options import PostprocessOptions  # noqa: E402
 
 KEYS = ("anchors", "apm_scores", "apm_deltas", "cls_scores", "det_deltas")
-PARAMS = dict(theta=0.01, conf=0.01, iou_threshold=0.3, pre_nms_top_k=1000, max_det=300)
+OPTIONS = PostprocessOptions()
 
 
 def load_real(path: str) -> dict[str, np.ndarray | None]:
@@ -64,7 +70,7 @@ def torchvision_pipeline() -> Callable | None:
         print(f"torchvision row skipped: {exc}")
         return None
     torch.set_num_threads(1)
-    clip = reference.BBOX_XFORM_CLIP
+    clip = BBOX_XFORM_CLIP
 
     def decode(d, a):
         return torch.cat([a[:, :2] + d[:, :2] * 0.1 * a[:, 2:], a[:, 2:] * torch.exp((d[:, 2:] * 0.2).clamp(max=clip))], 1)
@@ -76,14 +82,14 @@ def torchvision_pipeline() -> Callable | None:
         b = decode(torch.from_numpy(det_deltas), promoted)
         boxes = torch.cat([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], 1).clamp(0, 1)
         cls = torch.from_numpy(cls_scores)[:, 1:]
-        mask = cls >= PARAMS["conf"]
+        mask = cls >= OPTIONS.conf
         if apm_scores is not None:
-            mask &= (torch.from_numpy(apm_scores) >= PARAMS["theta"])[:, None]
+            mask &= (torch.from_numpy(apm_scores) >= OPTIONS.theta)[:, None]
         idx, lab = mask.nonzero(as_tuple=True)
         scores = cls[idx, lab]
-        top = scores.topk(min(PARAMS["pre_nms_top_k"], len(scores))).indices
+        top = scores.topk(min(OPTIONS.pre_nms_top_k, len(scores))).indices
         idx, lab, scores = idx[top], lab[top], scores[top]
-        keep = batched_nms(boxes[idx], scores, lab, PARAMS["iou_threshold"])[: PARAMS["max_det"]]
+        keep = batched_nms(boxes[idx], scores, lab, OPTIONS.iou)[: OPTIONS.max_det]
         return boxes[idx[keep]], scores[keep], lab[keep] + 1, idx[keep]
 
     return run
@@ -110,15 +116,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs must be at least 20")
 
     cases: list[tuple[str, dict]] = [
-        ("peaky C=3", reference.synthetic_outputs(3, args.seed)),
-        ("peaky C=80", reference.synthetic_outputs(80, args.seed)),
-        ("uniform C=80 (top-k saturated)", reference.synthetic_outputs(80, args.seed, kind="uniform")),
+        ("peaky C=3", synthetic_outputs(3, args.seed)),
+        ("peaky C=80", synthetic_outputs(80, args.seed)),
+        ("uniform C=80 (top-k saturated)", synthetic_outputs(80, args.seed, kind="uniform")),
     ]
     if args.real:
         cases.append((f"real {Path(args.real).name}", load_real(args.real)))
     impls: dict[str, Callable | None] = {
         "native": native.postprocess,
-        "numpy": reference.postprocess,
+        "numpy": postprocess_numpy.postprocess,
         "torchvision": torchvision_pipeline(),
     }
     print(f"backend={native.BACKEND}, one thread (torch.set_num_threads(1), OMP/BLAS=1), "
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'case':34s} {'impl':12s} {'ms/frame':>9s} {'x numpy':>8s} {'dets':>5s}")
     for name, outputs in cases:
         call_args = [outputs[k] for k in KEYS]
-        ours, ref = native.postprocess(*call_args), reference.postprocess(*call_args)
+        ours, ref = native.postprocess(*call_args), postprocess_numpy.postprocess(*call_args)
         same = all(np.array_equal(x, y) for x, y in zip(ours, ref))
         rows = {impl: median_ms(fn, call_args, args.runs) for impl, fn in impls.items() if fn is not None}
         for impl, (ms, n_det) in rows.items():

@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Native post-processing kernels of the PADet SDK (built as ``padet_sdk._native``).
 
-The algorithm is docs/postprocess_contract.md, step for step; ``padet_sdk/reference.py`` is
-the numpy copy the tests compare this module against. Everything here is meant to be called
+The algorithm is docs/postprocess_contract.md, step for step; ``padet_sdk/postprocess_numpy.py``
+is the numpy copy the tests compare this module against. Everything here is meant to be called
 through ``padet_sdk.native``, which validates and converts the inputs: the functions below
 assume C-contiguous float32 arrays of the right shapes.
 
@@ -14,7 +14,10 @@ Numerics (the same in the numpy reference, so that both give the same boxes bit 
 """
 import numpy as np
 
-from libc.math cimport exp, log
+from padet_sdk.boxes import BBOX_XFORM_CLIP
+from padet_sdk.options import NMS_METHODS
+
+from libc.math cimport exp
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc, qsort
 
@@ -23,12 +26,37 @@ cdef enum Method:
     GAUSSIAN = 1
     HARD = 2
 
-#: Method codes accepted by :func:`soft_nms` and :func:`postprocess`.
+#: Method codes accepted by :func:`soft_nms` ("linear", "gaussian", "hard").
 METHODS = {"linear": LINEAR, "gaussian": GAUSSIAN, "hard": HARD}
 
-#: dw, dh are clamped to this before exp (torchvision's bound): an untrained head cannot make inf.
-cdef double CLIP = log(1000.0 / 16.0)
-BBOX_XFORM_CLIP = CLIP
+#: dw, dh are clamped to this before exp (see padet_sdk.boxes).
+cdef double CLIP = BBOX_XFORM_CLIP
+
+ctypedef struct Options:
+    # padet_sdk.options.PostprocessOptions as the kernels read it: thresholds compared with
+    # float32 scores are float32, IoU and sigma enter float64 arithmetic.
+    float theta
+    float conf
+    int method
+    double iou
+    double sigma
+    float nms_floor
+    Py_ssize_t pre_nms_top_k
+    Py_ssize_t max_det
+
+
+cdef Options _unpack_options(object options) except *:
+    """The one place where the Python options become the kernels' typed fields."""
+    cdef Options o
+    o.theta = options.theta
+    o.conf = options.conf
+    o.method = METHODS[NMS_METHODS[options.nms]]
+    o.iou = options.iou
+    o.sigma = options.sigma
+    o.nms_floor = options.nms_floor
+    o.pre_nms_top_k = options.pre_nms_top_k
+    o.max_det = options.max_det
+    return o
 
 ctypedef struct Cand:
     int64_t key    # flat index (top-k) or position in the concatenated output (final sort)
@@ -371,13 +399,12 @@ cdef Py_ssize_t _select_top_k(const float* apm, float theta, const float* cls, P
 
 def postprocess(const float[:, ::1] anchors, apm_scores, apm_deltas,
                 const float[:, ::1] cls_scores, const float[:, ::1] det_deltas,
-                float theta, float conf, int method, double iou_threshold, double sigma,
-                float score_threshold, Py_ssize_t pre_nms_top_k, Py_ssize_t max_det,
-                double v0, double v1):
+                options, variances):
     """The single-image pipeline of the contract.
 
     anchors (N, 4) cxcywh; apm_scores (N,) or None; apm_deltas (N, 4) or None;
     cls_scores (N, C+1) with column 0 = background; det_deltas (N, 4); all float32 C-contiguous.
+    options: a padet_sdk.options.PostprocessOptions (validated there); variances: (v0, v1).
     Returns boxes (M, 4) float32 xyxy clipped to [0, 1], scores (M,) float32, labels (M,) int64
     in 1..C and anchor indices (M,) int64, sorted by score descending (stable).
     """
@@ -389,8 +416,8 @@ def postprocess(const float[:, ::1] anchors, apm_scores, apm_deltas,
     cdef const float* apm_d_ptr = NULL
     cdef float promoted[4]
     cdef float box[4]
-    if method not in (LINEAR, GAUSSIAN, HARD):
-        raise ValueError(f"postprocess: unknown method code {method}")
+    cdef Options o = _unpack_options(options)
+    cdef double v0 = variances[0], v1 = variances[1]
     if nc < 1 or anchors.shape[1] != 4 or cls_scores.shape[0] != n or det_deltas.shape[0] != n \
             or det_deltas.shape[1] != 4:
         raise ValueError("postprocess: expected anchors (N, 4), cls_scores (N, C+1), det_deltas (N, 4)")
@@ -407,8 +434,8 @@ def postprocess(const float[:, ::1] anchors, apm_scores, apm_deltas,
         if n:
             apm_d_ptr = &apm_d[0, 0]
 
-    cdef Py_ssize_t k = min(max(pre_nms_top_k, 0), n * nc)
-    if k == 0 or max_det <= 0:
+    cdef Py_ssize_t k = min(max(o.pre_nms_top_k, 0), n * nc)
+    if k == 0 or o.max_det <= 0:
         return (np.empty((0, 4), np.float32), np.empty(0, np.float32),
                 np.empty(0, np.int64), np.empty(0, np.int64))
 
@@ -429,7 +456,7 @@ def postprocess(const float[:, ::1] anchors, apm_scores, apm_deltas,
         raise MemoryError()
     try:
         with nogil:
-            size = _select_top_k(apm_ptr, theta, &cls_scores[0, 0], n, c1, conf, k, heap)
+            size = _select_top_k(apm_ptr, o.theta, &cls_scores[0, 0], n, c1, o.conf, k, heap)
             # Step 4: per class, ascending anchor index = ascending flat index.
             qsort(heap, size, sizeof(Cand), _cmp_key)
             for i in range(size):
@@ -460,8 +487,8 @@ def postprocess(const float[:, ::1] anchors, apm_scores, apm_deltas,
             for c in range(nc):
                 off = class_start[c]
                 m_out = _soft_nms_kernel(&cand_boxes[off, 0], &cand_scores[off],
-                                         class_start[c + 1] - off, method, iou_threshold, sigma,
-                                         score_threshold, &w, &nms_keep[m_total],
+                                         class_start[c + 1] - off, o.method, o.iou, o.sigma,
+                                         o.nms_floor, &w, &nms_keep[m_total],
                                          &nms_scores[m_total])
                 for i in range(m_total, m_total + m_out):
                     heap[i].key = off + nms_keep[i]
@@ -469,7 +496,7 @@ def postprocess(const float[:, ::1] anchors, apm_scores, apm_deltas,
                 m_total += m_out
             # Step 5: stable sort by score descending = sort on (score desc, position asc).
             qsort(heap, m_total, sizeof(Cand), _cmp_nms_order)
-        m_out = min(m_total, max_det)
+        m_out = min(m_total, o.max_det)
         out_boxes = np.empty((m_out, 4), dtype=np.float32)
         out_scores = np.empty(m_out, dtype=np.float32)
         out_labels = np.empty(m_out, dtype=np.int64)

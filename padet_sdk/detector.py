@@ -23,14 +23,11 @@ from .detections import DETECTION_DTYPE, Detections, Timing
 from .errors import ModelLoadError
 from .metadata import INPUT_NAME, ModelMetadata
 from .model_file import DEFAULT_MODEL, resolve_model_path
+from .options import NMS_METHODS, PostprocessOptions
 from .preprocess import check_frame, to_blob
 from .util import available_cores
 
 log = logging.getLogger("padet_sdk")
-
-#: ``nms`` argument → method name of :func:`padet_sdk.native.postprocess`.
-NMS_METHODS = {"soft-linear": "linear", "soft-gaussian": "gaussian", "hard": "hard"}
-_META_TO_NMS = {v: k for k, v in NMS_METHODS.items()}
 
 
 # ----------------------------------------------------------------------------- pending result
@@ -205,7 +202,7 @@ class Detector:
     def __repr__(self) -> str:
         return (
             f"Detector({str(self.path)!r}, backend={self.backend!r}, device={self.device!r}, "
-            f"classes={len(self.class_names)}, input={self.input_size}, nms={self.nms!r}, conf={self.postprocess_options['conf']})"
+            f"classes={len(self.class_names)}, input={self.input_size}, nms={self.nms!r}, conf={self.postprocess_options.conf})"
         )
 
     # ---- pre-processing -----------------------------------------------------------------
@@ -242,7 +239,8 @@ class Detector:
             None if apm_d is None else apm_d[b],
             named["cls_scores"][b],
             named["det_deltas"][b],
-            **self.postprocess_options,
+            self.postprocess_options,
+            self.metadata.variances,
         )
         h, w = size
         data = np.empty(len(scores), DETECTION_DTYPE)
@@ -307,55 +305,25 @@ class Detector:
         self.close()
 
     def with_options(self, **overrides: Any) -> "Detector":
-        """A shallow copy sharing the loaded model, with other post-processing options
-        (``conf``, ``iou``, ``sigma``, ``max_det``, ``theta``, ``pre_nms_top_k``, ``nms``)."""
+        """A shallow copy sharing the loaded model, with other post-processing options: fields of
+        :class:`~padet_sdk.options.PostprocessOptions` (``conf``, ``iou``, ``sigma``, ``max_det``,
+        ``theta``, ``pre_nms_top_k``, ``nms``, ``nms_floor``)."""
         new = object.__new__(Detector)
         new.__dict__.update(self.__dict__)
-        new.postprocess_options = dict(self.postprocess_options)
-        names = {"conf": "conf", "iou": "iou_threshold", "sigma": "sigma", "max_det": "max_det",
-                 "theta": "theta", "pre_nms_top_k": "pre_nms_top_k"}
-        for k, v in overrides.items():
-            if k == "nms":
-                if v not in NMS_METHODS:
-                    raise ValueError(f"nms must be one of {sorted(NMS_METHODS)}, got {v!r}")
-                new.nms = v
-                new.postprocess_options["method"] = NMS_METHODS[v]
-            elif k in names:
-                new.postprocess_options[names[k]] = v
-            else:
-                raise TypeError(f"unknown option {k!r}; expected one of {sorted(names) + ['nms']}")
+        new.postprocess_options = self.postprocess_options.replace(**overrides)
+        new.nms = new.postprocess_options.nms
         return new
-
-
-def _opt(value: float | None, default: float, name: str, lo: float, hi: float) -> float:
-    """``value`` (or the metadata ``default``) checked to lie in [lo, hi]."""
-    v = default if value is None else value
-    if not (lo <= float(v) <= hi):
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {v!r}")
-    return v
 
 
 def _postprocess_options(
     meta: ModelMetadata, *, conf: float | None, nms: str | None, max_det: int | None, iou: float | None,
     sigma: float | None, theta: float | None, pre_nms_top_k: int | None,
-) -> tuple[str, dict[str, Any]]:
-    """(nms name, keyword arguments of :func:`padet_sdk.native.postprocess`): the metadata's
-    values with the Detector's overrides, each checked (``ValueError``)."""
-    nms = nms if nms is not None else _META_TO_NMS.get(meta.nms_method, meta.nms_method)
-    if nms not in NMS_METHODS:
-        raise ValueError(f"nms must be one of {sorted(NMS_METHODS)}, got {nms!r}")
-    options: dict[str, Any] = dict(
-        theta=_opt(theta, meta.theta, "theta", 0.0, 1.0),
-        conf=_opt(conf, meta.conf_threshold, "conf", 0.0, 1.0),
-        method=NMS_METHODS[nms],
-        iou_threshold=_opt(iou, meta.nms_iou, "iou", 0.0, 1.0),
-        sigma=_opt(sigma, meta.nms_sigma, "sigma", 1e-6, float("inf")),
-        score_threshold=meta.nms_score_threshold,
-        pre_nms_top_k=int(_opt(pre_nms_top_k, meta.pre_nms_top_k, "pre_nms_top_k", 1, float("inf"))),
-        max_det=int(_opt(max_det, meta.max_det, "max_det", 1, float("inf"))),
-        variances=meta.variances,
-    )
-    return nms, options
+) -> tuple[str, PostprocessOptions]:
+    """(nms name, options): the metadata's options with the Detector's overrides (None keeps the
+    model's value), validated by :class:`~padet_sdk.options.PostprocessOptions` (``ValueError``)."""
+    overrides = dict(theta=theta, conf=conf, nms=nms, iou=iou, sigma=sigma, pre_nms_top_k=pre_nms_top_k, max_det=max_det)
+    options = meta.postprocess.replace(**{k: v for k, v in overrides.items() if v is not None})
+    return options.nms, options
 
 
 __all__ = ["Detector", "PendingDetections", "check_frame", "DEFAULT_MODEL", "NMS_METHODS", "INPUT_NAME"]

@@ -8,19 +8,29 @@ normalised with ``mean``/``std`` in ``pixel_order``; outputs, all float32, N anc
 softmax probabilities (column 0 background), ``det_deltas`` (B, N, 4). Ablation variants without
 APM_C / APM_R omit ``apm_scores`` / ``apm_deltas``. Box decoding and soft-NMS stay outside the
 graph, owned by ``padet_sdk.native``.
+
+Format 2 (written now) keeps the post-processing settings in one object, ``"postprocess"``, with
+the fields of :class:`~padet_sdk.options.PostprocessOptions` (``theta``, ``conf``, ``nms``,
+``iou``, ``sigma``, ``nms_floor``, ``pre_nms_top_k``, ``max_det``). Format 1 had them as flat
+keys (``theta``, ``conf_threshold``, ``nms_method``: "linear" ..., ``nms_iou``, ``nms_sigma``,
+``nms_score_threshold``, ``pre_nms_top_k``, ``max_det``); such files still load, and a loaded
+document is always in the current format.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from .anchors import generate_anchors
+from .options import PostprocessOptions
 
 METADATA_KEY = "padet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: formats :meth:`ModelMetadata.from_json` reads
+READABLE_VERSIONS = (1, 2)
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("apm_scores", "apm_deltas", "cls_scores", "det_deltas")
 
@@ -41,14 +51,7 @@ class ModelMetadata:
     anchor_extra_ratios: tuple[tuple[float, ...], ...]
     variances: tuple[float, float] = (0.1, 0.2)
     outputs: tuple[str, ...] = OUTPUT_NAMES
-    theta: float = 0.01
-    conf_threshold: float = 0.01
-    nms_method: str = "linear"
-    nms_iou: float = 0.3
-    nms_sigma: float = 0.5
-    nms_score_threshold: float = 0.001
-    pre_nms_top_k: int = 1000
-    max_det: int = 300
+    postprocess: PostprocessOptions = field(default_factory=PostprocessOptions)
     preset: str = "custom"
     model_version: str = "0"
     precision: str = "fp32"
@@ -92,12 +95,22 @@ class ModelMetadata:
         if not isinstance(d, dict):
             raise MetadataError("PADet metadata must be a JSON object")
         version = d.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise MetadataError(
-                f"PADet metadata format {version} is not supported by this SDK (expects {FORMAT_VERSION}); "
-                "re-export the model with a matching padet version"
+                f"PADet metadata format {version} is not supported by this SDK (it reads formats "
+                f"{', '.join(map(str, READABLE_VERSIONS))}); re-export the model with a matching padet version"
             )
-        known = {f.name for f in fields(cls)}
+        try:
+            if version == 1:
+                post = PostprocessOptions.from_legacy(d)
+            else:
+                known_post = {f.name for f in fields(PostprocessOptions)}
+                post = PostprocessOptions.from_dict(
+                    {k: v for k, v in dict(d.get("postprocess") or {}).items() if k in known_post}
+                )
+        except (TypeError, ValueError) as e:
+            raise MetadataError(f"PADet metadata has unusable post-processing options: {e}") from e
+        known = {f.name for f in fields(cls)} - {"postprocess", "format_version"}
         d = {k: v for k, v in d.items() if k in known}
         for k in ("class_names", "mean", "std", "feature_sizes", "anchor_scales", "variances", "outputs"):
             if k in d:
@@ -105,6 +118,6 @@ class ModelMetadata:
         if "anchor_extra_ratios" in d:
             d["anchor_extra_ratios"] = tuple(tuple(r) for r in d["anchor_extra_ratios"])
         try:
-            return cls(**d)
+            return cls(**d, postprocess=post)
         except TypeError as e:
             raise MetadataError(f"PADet metadata is incomplete: {e}") from e

@@ -4,7 +4,7 @@ The kernels (``padet_sdk._native``, built from ``native/padet_native.pyx``) want
 float32 arrays; these wrappers check shapes and convert anything else (float64, float16,
 non-contiguous views) once, so that outputs of any inference engine can be passed as they are.
 When the extension is not built, the same functions run on the numpy reference
-(``padet_sdk.reference``, 20x or more slower) after a one-time RuntimeWarning.
+(``padet_sdk.postprocess_numpy``, 20x or more slower) after a one-time RuntimeWarning.
 
 Algorithm and tie rules: docs/postprocess_contract.md. Box formats: anchors and decoded boxes
 cxcywh, NMS inputs and outputs xyxy, in units of the input size.
@@ -16,7 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from . import reference
+from . import postprocess_numpy
+from .boxes import DEFAULT_VARIANCES
+from .options import PostprocessOptions
 
 try:
     from . import _native
@@ -26,7 +28,8 @@ except ImportError:
 #: Which implementation runs: "cython" (the built extension) or "numpy" (the reference).
 BACKEND = "cython" if _native is not None else "numpy"
 
-METHODS = {"linear": 0, "gaussian": 1, "hard": 2}
+#: ``method`` of :func:`soft_nms` → the kernels' code
+METHODS = {m: code for code, m in enumerate(postprocess_numpy.METHODS)}
 
 _BUILD_HINT = (
     "padet_sdk._native is not built, so post-processing runs on the slow numpy reference; "
@@ -88,7 +91,7 @@ def soft_nms(
     code = _check_method(method, sigma)
     if _native is None:
         _warn_fallback()
-        return reference.soft_nms(b, s, method, iou_threshold, sigma, score_threshold)
+        return postprocess_numpy.soft_nms(b, s, method, iou_threshold, sigma, score_threshold)
     return _native.soft_nms(b, s, code, float(iou_threshold), float(sigma), float(score_threshold))
 
 
@@ -99,12 +102,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5) -> np
     _check_rows(len(b), scores=s)
     if _native is None:
         _warn_fallback()
-        return reference.nms(b, s, iou_threshold)
+        return postprocess_numpy.nms(b, s, iou_threshold)
     return _native.nms(b, s, float(iou_threshold))
 
 
 def decode_boxes(
-    deltas: np.ndarray, anchors: np.ndarray, variances: Sequence[float] = (0.1, 0.2)
+    deltas: np.ndarray, anchors: np.ndarray, variances: Sequence[float] = DEFAULT_VARIANCES
 ) -> np.ndarray:
     """SSD decode of (N, 4) deltas on (N, 4) cxcywh anchors -> (N, 4) float32 cxcywh boxes."""
     d = _as_f32("deltas", deltas, (None, 4))
@@ -113,7 +116,7 @@ def decode_boxes(
     v0, v1 = (float(v) for v in variances)
     if _native is None:
         _warn_fallback()
-        return reference.decode_boxes(d, a, v0, v1)
+        return postprocess_numpy.decode_boxes(d, a, v0, v1)
     return _native.decode_boxes(d, a, v0, v1)
 
 
@@ -123,16 +126,8 @@ def postprocess(
     apm_deltas: np.ndarray | None,
     cls_scores: np.ndarray,
     det_deltas: np.ndarray,
-    *,
-    theta: float = 0.01,
-    conf: float = 0.01,
-    method: str = "linear",
-    iou_threshold: float = 0.3,
-    sigma: float = 0.5,
-    score_threshold: float = 0.001,
-    pre_nms_top_k: int = 1000,
-    max_det: int = 300,
-    variances: Sequence[float] = (0.1, 0.2),
+    options: PostprocessOptions = PostprocessOptions(),
+    variances: Sequence[float] = DEFAULT_VARIANCES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Detections of one image from the raw PADet outputs (decode, filter, class-wise soft-NMS).
 
@@ -142,10 +137,14 @@ def postprocess(
         apm_deltas: (N, 4) APM refinement deltas, or None (no APM_R).
         cls_scores: (N, C+1) softmax probabilities, column 0 = background.
         det_deltas: (N, 4) detection deltas relative to the promoted anchors.
+        options: θ, conf, NMS and top-k settings (validated when they were made).
+        variances: (v0, v1) of the box coding the network was trained with.
     Returns:
         boxes (M, 4) float32 xyxy clipped to [0, 1], scores (M,) float32 (descending),
-        labels (M,) int64 in 1..C, anchor indices (M,) int64; M <= max_det.
+        labels (M,) int64 in 1..C, anchor indices (M,) int64; M <= options.max_det.
     """
+    if not isinstance(options, PostprocessOptions):
+        raise TypeError(f"options must be a PostprocessOptions, got {type(options).__name__}")
     a = _as_f32("anchors", anchors, (None, 4))
     cls = _as_f32("cls_scores", cls_scores, (None, None))
     if cls.shape[1] < 2:
@@ -154,14 +153,8 @@ def postprocess(
     apm_s = None if apm_scores is None else _as_f32("apm_scores", apm_scores, (None,))
     apm_d = None if apm_deltas is None else _as_f32("apm_deltas", apm_deltas, (None, 4))
     _check_rows(len(a), cls_scores=cls, det_deltas=det, apm_scores=apm_s, apm_deltas=apm_d)
-    code = _check_method(method, sigma)
-    for name, value in (("pre_nms_top_k", pre_nms_top_k), ("max_det", max_det)):
-        if int(value) != value or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    v0, v1 = (float(v) for v in variances)
-    args = (float(theta), float(conf))
-    tail = (float(iou_threshold), float(sigma), float(score_threshold), int(pre_nms_top_k), int(max_det), v0, v1)
+    v = tuple(float(x) for x in variances)
     if _native is None:
         _warn_fallback()
-        return reference.postprocess(a, apm_s, apm_d, cls, det, *args, method, *tail)
-    return _native.postprocess(a, apm_s, apm_d, cls, det, *args, code, *tail)
+        return postprocess_numpy.postprocess(a, apm_s, apm_d, cls, det, options, v)
+    return _native.postprocess(a, apm_s, apm_d, cls, det, options, v)

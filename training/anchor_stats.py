@@ -64,7 +64,7 @@ def image_stats(outputs: Any, b: int, anchors: torch.Tensor, target: dict[str, t
     prob = torch.sigmoid(outputs.apm_logits[b].float()) if outputs.apm_logits is not None else None
     m_init = match(gt, anchors_xyxy, cfg.pos_iou, cfg.neg_iou)
     out: dict[str, Any] = {"initial": _counts(m_init), "hist_initial": _iou_hist(gt, anchors_xyxy, m_init)}
-    out["APM_C"] = _counts(ignore_easy_negatives(m_init, prob, cfg.theta)) if prob is not None else None
+    out["APM_C"] = _counts(ignore_easy_negatives(m_init, prob, cfg.postprocess.theta)) if prob is not None else None
     if outputs.apm_deltas is not None:
         promoted = cxcywh_to_xyxy(decode(outputs.apm_deltas[b].float(), anchors.float(), cfg.anchors.variances))
         m_prom = match(gt, promoted, cfg.pos_iou, cfg.neg_iou)
@@ -120,7 +120,7 @@ def anchor_stats(model: torch.nn.Module, dataset: Any, num_images: int = 200, ba
     return {
         "images": n,
         "num_anchors": int(anchors.shape[0]),
-        "theta": cfg.theta,
+        "theta": cfg.postprocess.theta,
         "pos_iou": cfg.pos_iou,
         "neg_iou": cfg.neg_iou,
         "designs": designs,

@@ -1,22 +1,18 @@
 """SSD box coding: the one encode/decode pair used by training, export and (as the oracle of)
-the SDK. ``padet_sdk/reference.py`` and ``native/`` carry numpy/Cython copies that tests check
-against these functions.
+the SDK. ``padet_sdk/boxes.py`` and ``native/`` carry numpy/Cython copies that tests check
+against these functions; the clamp constant and the default variances are defined there, once.
 
 Boxes and anchors here are (cx, cy, w, h) in units of the input size; deltas are
 (dx, dy, dw, dh) scaled by the variances.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-#: dw/dh are clamped here before exp, so that an untrained head cannot produce inf boxes
-#: (torchvision's ``BoxCoder`` uses the same bound).
-BBOX_XFORM_CLIP = math.log(1000.0 / 16)
+from padet_sdk.boxes import BBOX_XFORM_CLIP, DEFAULT_VARIANCES
 
-DEFAULT_VARIANCES = (0.1, 0.2)
+__all__ = ["BBOX_XFORM_CLIP", "DEFAULT_VARIANCES", "encode", "decode", "cxcywh_to_xyxy", "xyxy_to_cxcywh"]
 
 
 def encode(boxes: Tensor, anchors: Tensor, variances: tuple[float, float] = DEFAULT_VARIANCES) -> Tensor:

@@ -109,7 +109,11 @@ def load_checkpoint(
     if ckpt.get("format", FORMAT_VERSION) > FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format {ckpt['format']}, newer than this code ({FORMAT_VERSION})")
     if config is not None:
-        diff = config_differences(ckpt["config"], config.to_dict())
+        try:  # in the current layout (older checkpoints have flat post-processing fields)
+            stored = PADetConfig.from_dict(ckpt["config"]).to_dict()
+        except (TypeError, ValueError):
+            stored = ckpt["config"]
+        diff = config_differences(stored, config.to_dict())
         if diff:
             raise CheckpointError(
                 f"checkpoint {path} was made for a different network (checkpoint != requested):\n  "

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from padet_sdk.options import LEGACY_NAMES, PostprocessOptions
+
 Backbone = Literal["vgg16", "resnet101"]
 #: How the FAM gets its deformable-conv offsets (paper Table 1 / Figure 5).
 #: ``none``: plain 3x3 conv ("w/o alignment"); ``implicit``: from the head features (standard DCN);
@@ -17,7 +19,6 @@ Backbone = Literal["vgg16", "resnet101"]
 #: ``disentangled``: c + Δs = F(X_l) + G(X_s) (option (c), the paper's default).
 FamMode = Literal["none", "implicit", "explicit_l", "explicit_s", "explicit_ls", "disentangled"]
 FAM_MODES: tuple[str, ...] = ("none", "implicit", "explicit_l", "explicit_s", "explicit_ls", "disentangled")
-NmsMethod = Literal["linear", "gaussian", "hard"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,7 +86,8 @@ class PADetConfig:
     # --- matching / loss ---
     pos_iou: float = 0.5
     neg_iou: float = 0.3
-    theta: float = 0.01
+    # θ (the APM rule's easy-negative threshold in the loss) is ``postprocess.theta``: one θ for
+    # training and inference, as in the paper.
     #: [choice] None = no hard-negative mining (paper); a number = OHEM neg:pos ratio (e.g. 3).
     neg_pos_ratio: float | None = None
     smooth_l1_beta: float = 1.0
@@ -109,14 +111,8 @@ class PADetConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
-    # --- post-processing (paper §3.3 "Inference") ---
-    conf_threshold: float = 0.01
-    nms_method: NmsMethod = "linear"
-    nms_iou: float = 0.3
-    nms_sigma: float = 0.5
-    nms_score_threshold: float = 0.001
-    pre_nms_top_k: int = 1000
-    max_det: int = 300
+    # --- post-processing (paper §3.3 "Inference"), written into exported models ---
+    postprocess: PostprocessOptions = field(default_factory=PostprocessOptions)
 
     def __post_init__(self) -> None:
         if self.backbone not in ("vgg16", "resnet101"):
@@ -141,8 +137,6 @@ class PADetConfig:
             )
         if not 0 <= self.neg_iou <= self.pos_iou <= 1:
             raise ValueError("need 0 <= neg_iou <= pos_iou <= 1")
-        if self.nms_method not in ("linear", "gaussian", "hard"):
-            raise ValueError(f"nms_method must be linear|gaussian|hard, got {self.nms_method!r}")
 
     # --- derived values ---
     def channels(self, c: int) -> int:
@@ -197,6 +191,11 @@ class PADetConfig:
     def from_dict(cls, d: dict[str, Any]) -> "PADetConfig":
         """Inverse of :meth:`to_dict` (checkpoints store configs as plain dicts)."""
         d = dict(d)
+        if "postprocess" not in d and LEGACY_NAMES.keys() & d.keys():  # checkpoints before PostprocessOptions
+            d["postprocess"] = PostprocessOptions.from_legacy(d)
+            d = {k: v for k, v in d.items() if k not in LEGACY_NAMES}
+        if isinstance(d.get("postprocess"), dict):
+            d["postprocess"] = PostprocessOptions.from_dict(d["postprocess"])
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -27,6 +27,8 @@ if __name__ == "__main__":  # before `import torch`: a missing [train] extra is 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from padet_sdk.boxes import box_iou  # noqa: E402
+
 COCO_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 FORMATS = ("coco", "voc")
 
@@ -144,15 +146,6 @@ def coco_eval(gt: Any, detections: Any, verbose: bool = False) -> dict[str, floa
     return {k: float(v) for k, v in zip(COCO_METRICS, ev.stats)}
 
 
-def _iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with (K, 4) xyxy boxes, continuous coordinates (no VOC "+1")."""
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod((rb - lt).clip(min=0), axis=1)
-    area = np.prod(box[2:] - box[:2]) + np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) - inter
-    return inter / np.maximum(area, 1e-12)
-
-
 def voc_ap(recall: np.ndarray, precision: np.ndarray, use_07_metric: bool = True) -> float:
     """Average precision from a precision/recall curve, as the VOC devkit computes it:
     VOC2007's 11-point interpolation (``use_07_metric``) or the area under the monotone
@@ -205,7 +198,7 @@ def voc_map(gt: Any, detections: Any, iou_threshold: float = 0.5, use_07_metric:
                 fp[i] = 1
                 continue
             x, y, w, h = d["bbox"]
-            iou = _iou_one_to_many(np.array([x, y, x + w, y + h], np.float64), g)
+            iou = box_iou(np.array([[x, y, x + w, y + h]], np.float64), g)[0]
             j = int(iou.argmax())
             if iou[j] > iou_threshold:
                 if difficult[d["image_id"]][j]:
@@ -268,7 +261,7 @@ def predict(
 ) -> list[dict[str, Any]]:
     """Run the model and its post-processing on every image of ``dataset`` (see
     :func:`eval_loader`) → COCO results. ``postprocess`` overrides the config's post-processing
-    values (e.g. ``conf_threshold``)."""
+    values (fields of :class:`~padet_sdk.options.PostprocessOptions`, e.g. ``conf``)."""
     from tqdm import tqdm
 
     device = torch.device(device) if device is not None else next(model.parameters()).device

@@ -55,7 +55,7 @@ def assign_targets(outputs, anchors: Tensor, targets: list[dict[str, Tensor]], c
         promoted = decode(outputs.apm_deltas[b].detach(), anchors, v) if outputs.apm_deltas is not None else anchors
         m = match(gt, cxcywh_to_xyxy(promoted), cfg.pos_iou, cfg.neg_iou)
         if outputs.apm_logits is not None:
-            m = ignore_easy_negatives(m, torch.sigmoid(outputs.apm_logits[b].detach().float()), cfg.theta)
+            m = ignore_easy_negatives(m, torch.sigmoid(outputs.apm_logits[b].detach().float()), cfg.postprocess.theta)
         lab = torch.zeros_like(m)
         if len(gt):
             lab = torch.where(m >= 0, labels[m.clamp(min=0)], lab)

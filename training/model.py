@@ -147,11 +147,13 @@ class PADet(nn.Module):
     ) -> list[dict[str, Tensor]]:
         """Reference post-processing (θ filter, score ≥ conf, class-wise soft-NMS, top max_det).
 
-        See :func:`training.postprocess.postprocess`; ``overrides`` replace the config's values.
+        See :func:`training.postprocess.postprocess`. ``overrides`` (``conf=``, ``nms=``, ... the
+        fields of :class:`~padet_sdk.options.PostprocessOptions`) replace the config's values.
         """
-        from .postprocess import postprocess, postprocess_kwargs
+        from .postprocess import postprocess
 
-        return postprocess(outputs, self.anchors, image_sizes=image_sizes, **postprocess_kwargs(self.cfg, **overrides))
+        options = self.cfg.postprocess.replace(**overrides)
+        return postprocess(outputs, self.anchors, image_sizes, options, self.cfg.anchors.variances)
 
 
 def build_model(preset: str = "vgg16_384", num_classes: int = 80, **overrides: Any) -> PADet:

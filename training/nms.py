@@ -7,19 +7,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torchvision.ops import box_iou
 
-METHODS = ("linear", "gaussian", "hard")
-
-
-def _iou_one_to_many(box: Tensor, boxes: Tensor) -> Tensor:
-    lt = torch.maximum(box[:2], boxes[:, :2])
-    rb = torch.minimum(box[2:], boxes[:, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[:, 0] * wh[:, 1]
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+from padet_sdk.postprocess_numpy import METHODS
 
 
 def soft_nms(
@@ -54,7 +44,8 @@ def soft_nms(
         others = torch.nonzero(alive).flatten()
         if others.numel() == 0:
             break
-        iou = _iou_one_to_many(boxes[i], boxes[others])
+        # 0/0 of two empty boxes is 0 (contract: IoU is 0 when the union is <= 0)
+        iou = box_iou(boxes[i : i + 1], boxes[others])[0].nan_to_num(0.0)
         if method == "linear":
             w = torch.where(iou > iou_threshold, 1 - iou, torch.ones_like(iou))
         elif method == "gaussian":

@@ -5,34 +5,15 @@ score, score ≥ conf, pre-NMS top-k, class-wise soft-NMS, top ``max_det``.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from .box_coder import cxcywh_to_xyxy, decode
-from .config import PADetConfig
+from padet_sdk.options import NMS_METHODS, PostprocessOptions
+
+from .box_coder import DEFAULT_VARIANCES, cxcywh_to_xyxy, decode
 from .nms import soft_nms
-
-
-def postprocess_kwargs(cfg: PADetConfig, **overrides: Any) -> dict[str, Any]:
-    """The config's post-processing values, as keyword arguments of :func:`postprocess`."""
-    kw = dict(
-        theta=cfg.theta,
-        conf_threshold=cfg.conf_threshold,
-        method=cfg.nms_method,
-        iou_threshold=cfg.nms_iou,
-        sigma=cfg.nms_sigma,
-        score_threshold=cfg.nms_score_threshold,
-        pre_nms_top_k=cfg.pre_nms_top_k,
-        max_det=cfg.max_det,
-        variances=cfg.anchors.variances,
-    )
-    unknown = set(overrides) - set(kw)
-    if unknown:
-        raise TypeError(f"unknown post-processing options: {sorted(unknown)}")
-    kw.update(overrides)
-    return kw
 
 
 def decode_outputs(
@@ -49,32 +30,25 @@ def postprocess_single(
     apm_deltas: Tensor | None,
     cls_scores: Tensor,
     det_deltas: Tensor,
-    *,
-    theta: float = 0.01,
-    conf_threshold: float = 0.01,
-    method: str = "linear",
-    iou_threshold: float = 0.3,
-    sigma: float = 0.5,
-    score_threshold: float = 0.001,
-    pre_nms_top_k: int = 1000,
-    max_det: int = 300,
-    variances: tuple[float, float] = (0.1, 0.2),
+    options: PostprocessOptions = PostprocessOptions(),
+    variances: Sequence[float] = DEFAULT_VARIANCES,
 ) -> dict[str, Tensor]:
     """One image, from probabilities (``apm_scores`` sigmoid, ``cls_scores`` softmax).
 
     Returns dict with boxes Tensor[M, 4] xyxy in 0..1 (clipped), scores [M], labels [M] (1..C),
-    anchor_idx [M].
+    anchor_idx [M]; M <= options.max_det.
     """
+    o = options
     _, boxes = decode_outputs(anchors, apm_deltas, det_deltas, variances)
     boxes = cxcywh_to_xyxy(boxes).clamp(0.0, 1.0)
     fg = cls_scores[:, 1:].float()
     num_classes = fg.shape[1]
-    cand = fg >= conf_threshold
+    cand = fg >= o.conf
     if apm_scores is not None:
-        cand &= (apm_scores >= theta)[:, None]
+        cand &= (apm_scores >= o.theta)[:, None]
     flat = torch.nonzero(cand.flatten()).flatten()  # ascending flat index i*C + c-1
     flat_scores = fg.flatten()[flat]
-    order = torch.sort(flat_scores, descending=True, stable=True).indices[:pre_nms_top_k]
+    order = torch.sort(flat_scores, descending=True, stable=True).indices[:o.pre_nms_top_k]
     flat = flat[order]
     anchor_idx = flat // num_classes
     labels = flat % num_classes + 1
@@ -83,7 +57,7 @@ def postprocess_single(
         sel = labels == c
         a_idx = torch.sort(anchor_idx[sel]).values  # ascending anchor index
         keep, new_scores = soft_nms(
-            boxes[a_idx], fg[a_idx, c - 1], method, iou_threshold, sigma, score_threshold
+            boxes[a_idx], fg[a_idx, c - 1], NMS_METHODS[o.nms], o.iou, o.sigma, o.nms_floor
         )
         out_b.append(boxes[a_idx[keep]])
         out_s.append(new_scores)
@@ -93,7 +67,7 @@ def postprocess_single(
         z = torch.zeros(0, dtype=torch.int64)
         return {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": z, "anchor_idx": z.clone()}
     scores = torch.cat(out_s)
-    order = torch.sort(scores, descending=True, stable=True).indices[:max_det]
+    order = torch.sort(scores, descending=True, stable=True).indices[:o.max_det]
     return {
         "boxes": torch.cat(out_b)[order].float(),
         "scores": scores[order],
@@ -110,7 +84,11 @@ def probabilities(outputs) -> tuple[Tensor | None, Tensor]:
 
 @torch.no_grad()
 def postprocess(
-    outputs, anchors: Tensor, image_sizes: list[tuple[int, int]] | None = None, **kwargs: Any
+    outputs,
+    anchors: Tensor,
+    image_sizes: list[tuple[int, int]] | None = None,
+    options: PostprocessOptions = PostprocessOptions(),
+    variances: Sequence[float] = DEFAULT_VARIANCES,
 ) -> list[dict[str, Tensor]]:
     """Batch post-processing of raw :class:`~training.model.PADetOutputs`.
 
@@ -125,7 +103,8 @@ def postprocess(
             outputs.apm_deltas[b].float().cpu() if outputs.apm_deltas is not None else None,
             cls[b].cpu(),
             outputs.det_deltas[b].float().cpu(),
-            **kwargs,
+            options,
+            variances,
         )
         if image_sizes is not None:
             h, w = image_sizes[b]

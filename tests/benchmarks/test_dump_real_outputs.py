@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import bench_postprocess  # noqa: E402
 import dump_real_outputs  # noqa: E402
 
-from padet_sdk import native, reference  # noqa: E402
+from padet_sdk import native, postprocess_numpy  # noqa: E402
 from training import build_model  # noqa: E402
 from training.checkpoint import save_checkpoint  # noqa: E402
 
@@ -33,7 +33,8 @@ def test_checkpoint_at_192_dumps_18400_anchor_outputs_that_bench_postprocess_rea
     np.testing.assert_allclose(real["cls_scores"].sum(1), 1.0, atol=1e-5)  # softmax, as the SDK gets it
     assert real["apm_scores"].shape == (18400,) and 0 <= real["apm_scores"].min() <= real["apm_scores"].max() <= 1
     args = [real[k] for k in bench_postprocess.KEYS]
-    ours, ref = native.postprocess(*args, **bench_postprocess.PARAMS), reference.postprocess(*args, **bench_postprocess.PARAMS)
+    ours = native.postprocess(*args, bench_postprocess.OPTIONS)
+    ref = postprocess_numpy.postprocess(*args, bench_postprocess.OPTIONS)
     assert all(np.array_equal(a, b) for a, b in zip(ours, ref))
 
 

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from padet_sdk import native, reference
+from padet_sdk import boxes as box_coding
+from padet_sdk import native
 
 
 def random_anchors_and_boxes(seed: int, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -22,8 +23,8 @@ def random_anchors_and_boxes(seed: int, n: int = 2000) -> tuple[np.ndarray, np.n
 @pytest.mark.parametrize("variances", [(0.1, 0.2), (0.2, 0.5)])
 def test_decode_inverts_encode(variances):
     anchors, boxes = random_anchors_and_boxes(0)
-    deltas = reference.encode_boxes(boxes, anchors, *variances)
-    np.testing.assert_allclose(reference.decode_boxes(deltas, anchors, *variances), boxes, rtol=1e-5, atol=1e-6)
+    deltas = box_coding.encode_boxes(boxes, anchors, *variances)
+    np.testing.assert_allclose(box_coding.decode_boxes(deltas, anchors, *variances), boxes, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(native.decode_boxes(deltas, anchors, variances), boxes, rtol=1e-5, atol=1e-6)
 
 
@@ -39,12 +40,12 @@ def test_width_and_height_growth_is_clamped_at_log_1000_over_16(native_ext):
     dwh = np.float32([100.0, clip / 0.2, 0.9 * clip / 0.2])
     deltas = np.zeros((3, 4), np.float32)
     deltas[:, 2] = deltas[:, 3] = dwh
-    for out in (reference.decode_boxes(deltas, anchors), native_ext.decode_boxes(deltas, anchors, 0.1, 0.2)):
+    for out in (box_coding.decode_boxes(deltas, anchors), native_ext.decode_boxes(deltas, anchors, 0.1, 0.2)):
         assert np.all(np.isfinite(out))
         np.testing.assert_allclose(out[0, 2:], [0.1 * 62.5, 0.2 * 62.5], rtol=1e-6)
         np.testing.assert_allclose(out[1, 2:], out[0, 2:], rtol=1e-6)
         assert np.all(out[2, 2:] < out[0, 2:])
-    assert native_ext.BBOX_XFORM_CLIP == reference.BBOX_XFORM_CLIP == clip
+    assert native_ext.BBOX_XFORM_CLIP == box_coding.BBOX_XFORM_CLIP == clip
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -54,13 +55,13 @@ def test_cython_decode_matches_numpy_reference_exactly(native_ext, seed):
     deltas = rng.normal(0, 3.0, anchors.shape).astype(np.float32)  # some beyond the clamp
     deltas[::50, 2:] = 80.0
     np.testing.assert_array_equal(
-        native_ext.decode_boxes(deltas, anchors, 0.1, 0.2), reference.decode_boxes(deltas, anchors, 0.1, 0.2)
+        native_ext.decode_boxes(deltas, anchors, 0.1, 0.2), box_coding.decode_boxes(deltas, anchors, 0.1, 0.2)
     )
 
 
 def test_wrapper_decodes_float64_and_non_contiguous_inputs(native_ext):
     anchors, boxes = random_anchors_and_boxes(2, n=50)
-    deltas = reference.encode_boxes(boxes, anchors)
+    deltas = box_coding.encode_boxes(boxes, anchors)
     expected = native_ext.decode_boxes(deltas, anchors, 0.1, 0.2)
     np.testing.assert_array_equal(native.decode_boxes(np.asfortranarray(deltas.astype(np.float64)), anchors), expected)
 

@@ -4,26 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from padet_sdk import native, reference
+from synthetic import ssd_anchors, synthetic_outputs
 
-METHOD_CODES = {"linear": 0, "gaussian": 1, "hard": 2}
-DEFAULTS = dict(
-    theta=0.01, conf=0.01, method="linear", iou_threshold=0.3, sigma=0.5,
-    score_threshold=0.001, pre_nms_top_k=1000, max_det=300, v0=0.1, v1=0.2,
-)
+from padet_sdk import native, postprocess_numpy
+from padet_sdk.options import PostprocessOptions
+
 ARG_NAMES = ("anchors", "apm_scores", "apm_deltas", "cls_scores", "det_deltas")
 
 
 def run_both(native_ext, outputs: dict, **overrides):
-    """(numpy result, Cython result) of postprocess; overrides replace DEFAULTS."""
-    p = DEFAULTS | overrides
+    """(numpy result, Cython result) of postprocess with the default options changed by ``overrides``."""
+    options = PostprocessOptions().replace(**overrides)
     args = [outputs[k] for k in ARG_NAMES]
-    ref = reference.postprocess(*args, **p)
-    nat = native_ext.postprocess(
-        *args, p["theta"], p["conf"], METHOD_CODES[p["method"]], p["iou_threshold"], p["sigma"],
-        p["score_threshold"], p["pre_nms_top_k"], p["max_det"], p["v0"], p["v1"],
-    )
-    return ref, nat
+    return postprocess_numpy.postprocess(*args, options), native_ext.postprocess(*args, options, (0.1, 0.2))
 
 
 def assert_same_detections(ref, nat):
@@ -43,7 +36,7 @@ def without_apm(outputs: dict, drop: tuple[str, ...]) -> dict:
 
 @pytest.fixture(scope="module")
 def anchors():
-    a = reference.ssd_anchors()
+    a = ssd_anchors()
     assert a.shape == (18400, 4)
     return a
 
@@ -52,22 +45,22 @@ def anchors():
 @pytest.mark.parametrize("kind", ["peaky", "uniform"])
 @pytest.mark.parametrize("drop", [(), ("apm_scores", "apm_deltas"), ("apm_scores",), ("apm_deltas",)])
 def test_cython_matches_numpy_on_18400_anchors(native_ext, anchors, num_classes, kind, drop):
-    outputs = without_apm(reference.synthetic_outputs(num_classes, seed=num_classes, kind=kind, anchors=anchors), drop)
+    outputs = without_apm(synthetic_outputs(num_classes, seed=num_classes, kind=kind, anchors=anchors), drop)
     ref, nat = run_both(native_ext, outputs)
     assert len(ref[1]) > 0
     assert_same_detections(ref, nat)
 
 
-@pytest.mark.parametrize("method", ["gaussian", "hard"])
+@pytest.mark.parametrize("nms", ["soft-gaussian", "hard"])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_cython_matches_numpy_with_other_soft_nms_methods(native_ext, anchors, method, seed):
-    outputs = reference.synthetic_outputs(3, seed=seed, anchors=anchors)
-    assert_same_detections(*run_both(native_ext, outputs, method=method, max_det=1000))
+def test_cython_matches_numpy_with_other_soft_nms_methods(native_ext, anchors, nms, seed):
+    outputs = synthetic_outputs(3, seed=seed, anchors=anchors)
+    assert_same_detections(*run_both(native_ext, outputs, nms=nms, max_det=1000))
 
 
 def test_peaky_outputs_give_realistic_candidate_counts(anchors):
     """Guards the test data: enough candidates to exercise NMS, far fewer than N*C."""
-    outputs = reference.synthetic_outputs(80, seed=0, anchors=anchors)
+    outputs = synthetic_outputs(80, seed=0, anchors=anchors)
     valid = outputs["apm_scores"] >= np.float32(0.01)
     candidates = int(((outputs["cls_scores"][:, 1:] >= np.float32(0.01)) & valid[:, None]).sum())
     assert 1000 < candidates < 0.05 * 18400 * 80
@@ -75,7 +68,7 @@ def test_peaky_outputs_give_realistic_candidate_counts(anchors):
 
 def test_uniform_scores_saturate_top_k_with_the_lowest_flat_indices(native_ext, anchors):
     """All 18,400 x 80 scores tie: the stable rule keeps flat indices 0..999, i.e. anchors 0..12."""
-    outputs = without_apm(reference.synthetic_outputs(80, kind="uniform", anchors=anchors), ("apm_scores",))
+    outputs = without_apm(synthetic_outputs(80, kind="uniform", anchors=anchors), ("apm_scores",))
     ref, nat = run_both(native_ext, outputs, max_det=1000)
     assert_same_detections(ref, nat)
     assert nat[3].max() <= 999 // 80
@@ -83,14 +76,14 @@ def test_uniform_scores_saturate_top_k_with_the_lowest_flat_indices(native_ext, 
 
 
 def test_single_class(native_ext, anchors):
-    ref, nat = run_both(native_ext, reference.synthetic_outputs(1, seed=5, anchors=anchors))
+    ref, nat = run_both(native_ext, synthetic_outputs(1, seed=5, anchors=anchors))
     assert len(nat[1]) > 0 and set(nat[2].tolist()) == {1}
     assert_same_detections(ref, nat)
 
 
 @pytest.mark.parametrize("where", ["cls", "apm"])
 def test_all_below_threshold_gives_empty_arrays(native_ext, anchors, where):
-    outputs = reference.synthetic_outputs(3, seed=6, anchors=anchors)
+    outputs = synthetic_outputs(3, seed=6, anchors=anchors)
     if where == "cls":
         outputs["cls_scores"][:, 1:] = np.float32(0.009)
     else:
@@ -109,7 +102,7 @@ def test_no_anchors_gives_empty_arrays(native_ext):
 
 @pytest.mark.parametrize("max_det", [1, 5, 300])
 def test_max_det_keeps_the_best_prefix(native_ext, anchors, max_det):
-    outputs = reference.synthetic_outputs(80, seed=7, anchors=anchors)
+    outputs = synthetic_outputs(80, seed=7, anchors=anchors)
     full = run_both(native_ext, outputs, max_det=10**6)[1]
     ref, nat = run_both(native_ext, outputs, max_det=max_det)
     assert len(full[1]) > 300
@@ -122,7 +115,7 @@ def test_max_det_keeps_the_best_prefix(native_ext, anchors, max_det):
 @pytest.mark.parametrize("num_classes", [1, 3, 80])
 def test_outputs_are_well_formed(native_ext, anchors, num_classes):
     boxes, scores, labels, anchor = native.postprocess(
-        *[reference.synthetic_outputs(num_classes, seed=8, anchors=anchors)[k] for k in ARG_NAMES]
+        *[synthetic_outputs(num_classes, seed=8, anchors=anchors)[k] for k in ARG_NAMES]
     )
     assert len(scores) > 0
     assert labels.min() >= 1 and labels.max() <= num_classes  # 0 is background: never returned
@@ -132,7 +125,7 @@ def test_outputs_are_well_formed(native_ext, anchors, num_classes):
 
 
 def test_wrapper_converts_engine_outputs_of_other_dtypes_and_layouts(native_ext, anchors):
-    outputs = reference.synthetic_outputs(3, seed=9, anchors=anchors)
+    outputs = synthetic_outputs(3, seed=9, anchors=anchors)
     expected = run_both(native_ext, outputs)[1]
     odd = {k: np.asfortranarray(v.astype(np.float64)) for k, v in outputs.items()}
     for got, want in zip(native.postprocess(*[odd[k] for k in ARG_NAMES]), expected):
@@ -149,12 +142,29 @@ def test_wrapper_converts_engine_outputs_of_other_dtypes_and_layouts(native_ext,
     ],
 )
 def test_wrapper_rejects_bad_shapes_with_clear_messages(anchors, change, message):
-    outputs = reference.synthetic_outputs(3, seed=10, anchors=anchors) | change
+    outputs = synthetic_outputs(3, seed=10, anchors=anchors) | change
     with pytest.raises(ValueError, match=message):
         native.postprocess(*[outputs[k] for k in ARG_NAMES])
 
 
-def test_wrapper_rejects_negative_max_det(anchors):
-    outputs = reference.synthetic_outputs(3, seed=10, anchors=anchors)
-    with pytest.raises(ValueError, match="max_det must be a non-negative integer"):
-        native.postprocess(*[outputs[k] for k in ARG_NAMES], max_det=-1)
+def test_wrapper_takes_only_an_options_object(anchors):
+    outputs = synthetic_outputs(3, seed=10, anchors=anchors)
+    with pytest.raises(TypeError, match="PostprocessOptions"):
+        native.postprocess(*[outputs[k] for k in ARG_NAMES], {"max_det": 5})
+
+
+@pytest.mark.parametrize("nms", ["soft-linear", "soft-gaussian", "hard"])
+def test_every_field_reaches_the_kernels(native_ext, anchors, nms):
+    """Each field changes the Cython result, and in the same way as the numpy one: none is
+    dropped or swapped on the way through the kernels' struct."""
+    outputs = synthetic_outputs(3, seed=12, anchors=anchors)
+    base = dict(nms=nms, max_det=1000)  # every survivor of NMS is returned, so each field shows
+    changes = dict(theta=0.3, conf=0.2, iou=0.6, nms_floor=0.05, pre_nms_top_k=50, max_det=20)
+    if nms == "soft-gaussian":  # it decays every overlap: sigma matters, iou does not
+        del changes["iou"]
+        changes["sigma"] = 0.1
+    base_result = run_both(native_ext, outputs, **base)[1]
+    for name, value in changes.items():
+        ref, nat = run_both(native_ext, outputs, **(base | {name: value}))
+        assert_same_detections(ref, nat)
+        assert not all(np.array_equal(a, b) for a, b in zip(nat, base_result)), name

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from nms_cases import random_nms_case
 
-from padet_sdk import native, reference
+from padet_sdk import native, postprocess_numpy
 
 METHOD_CODES = {"linear": 0, "gaussian": 1, "hard": 2}
 
@@ -17,9 +17,9 @@ PAIR_SCORES = np.array([0.9, 0.8], dtype=np.float32)
 
 
 def both_backends(native_ext, boxes, scores, method, **kw):
-    """(reference result, Cython result) of soft_nms with the same arguments."""
+    """(numpy result, Cython result) of soft_nms with the same arguments."""
     p = dict(iou_threshold=0.3, sigma=0.5, score_threshold=0.001) | kw
-    ref = reference.soft_nms(boxes, scores, method, **p)
+    ref = postprocess_numpy.soft_nms(boxes, scores, method, **p)
     nat = native_ext.soft_nms(boxes, scores, METHOD_CODES[method], p["iou_threshold"], p["sigma"], p["score_threshold"])
     return ref, nat
 
@@ -49,7 +49,7 @@ def test_hard_is_classic_nms(native_ext):
     for keep, kept_scores in both_backends(native_ext, boxes, scores, "hard"):
         np.testing.assert_array_equal(keep, [0, 2])
         np.testing.assert_array_equal(kept_scores, scores[[0, 2]])
-    np.testing.assert_array_equal(reference.nms(boxes, scores, 0.3), [0, 2])
+    np.testing.assert_array_equal(postprocess_numpy.nms(boxes, scores, 0.3), [0, 2])
     np.testing.assert_array_equal(native_ext.nms(boxes, scores, 0.3), [0, 2])
 
 
@@ -134,7 +134,7 @@ def test_cython_matches_numpy_reference_on_random_cases(native_ext, method, seed
 @pytest.mark.parametrize("seed", range(20))
 def test_cython_nms_matches_numpy_reference(native_ext, seed):
     boxes, scores = random_nms_case(2000 + seed)
-    np.testing.assert_array_equal(native_ext.nms(boxes, scores, 0.5), reference.nms(boxes, scores, 0.5))
+    np.testing.assert_array_equal(native_ext.nms(boxes, scores, 0.5), postprocess_numpy.nms(boxes, scores, 0.5))
 
 
 def test_wrapper_accepts_float64_and_non_contiguous_inputs(native_ext):

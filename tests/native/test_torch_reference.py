@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from padet_sdk import native, reference
+from synthetic import ssd_anchors
+
+from padet_sdk import boxes as box_coding
+from padet_sdk import native, postprocess_numpy
 from padet_sdk.anchors import generate_anchors
+from padet_sdk.options import PostprocessOptions
 from training import build_model
 from training.box_coder import decode, encode
 from training.postprocess import postprocess_single, probabilities
@@ -22,16 +26,22 @@ def real_outputs():
     return model, apm, out.apm_deltas, cls, out.det_deltas
 
 
-@pytest.mark.parametrize("method", ["linear", "gaussian", "hard"])
-def test_cython_and_numpy_equal_the_torch_reference_on_model_outputs(real_outputs, method):
+# the defaults, and every field changed at once (so a field that one implementation ignores shows)
+TUNED = dict(theta=0.05, conf=0.03, iou=0.5, sigma=0.3, nms_floor=0.01, pre_nms_top_k=400, max_det=120)
+
+
+@pytest.mark.parametrize("tuned", [False, True], ids=["defaults", "tuned"])
+@pytest.mark.parametrize("nms", ["soft-linear", "soft-gaussian", "hard"])
+def test_cython_and_numpy_equal_the_torch_reference_on_model_outputs(real_outputs, nms, tuned):
     model, apm, apm_d, cls, det = real_outputs
     anchors = model.anchors.numpy()
+    options = PostprocessOptions(nms=nms, **(TUNED if tuned else {}))
     for b in range(2):
-        ref = postprocess_single(model.anchors, apm[b], apm_d[b], cls[b], det[b], method=method)
+        ref = postprocess_single(model.anchors, apm[b], apm_d[b], cls[b], det[b], options)
         assert len(ref["scores"]) > 50  # a real workload, not an empty one
-        for impl in (native.postprocess, reference.postprocess):
+        for impl in (native.postprocess, postprocess_numpy.postprocess):
             boxes, scores, labels, idx = impl(
-                anchors, apm[b].numpy(), apm_d[b].numpy(), cls[b].numpy(), det[b].numpy(), method=method
+                anchors, apm[b].numpy(), apm_d[b].numpy(), cls[b].numpy(), det[b].numpy(), options
             )
             np.testing.assert_array_equal(idx, ref["anchor_idx"].numpy())
             np.testing.assert_array_equal(labels, ref["labels"].numpy())
@@ -44,7 +54,7 @@ def test_sdk_anchors_equal_the_model_anchors():
     cfg = model.cfg
     sdk = generate_anchors(cfg.feature_sizes, cfg.anchors.scales, [cfg.anchors.ratios(i) for i in range(cfg.num_levels)])
     np.testing.assert_array_equal(sdk, model.anchors.numpy())
-    np.testing.assert_array_equal(reference.ssd_anchors(), build_model("vgg16_384", 3, width=0.125).anchors.numpy())
+    np.testing.assert_array_equal(ssd_anchors(), build_model("vgg16_384", 3, width=0.125).anchors.numpy())
 
 
 def test_sdk_box_coding_equals_training_box_coder():
@@ -54,9 +64,9 @@ def test_sdk_box_coding_equals_training_box_coder():
     deltas[0, 2:] = 1e4  # hits the clip
     want = decode(torch.from_numpy(deltas), torch.from_numpy(anchors)).numpy()
     np.testing.assert_allclose(native.decode_boxes(deltas, anchors), want, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(reference.decode_boxes(deltas, anchors), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(box_coding.decode_boxes(deltas, anchors), want, rtol=1e-5, atol=1e-6)
     boxes = want[1:]
     np.testing.assert_allclose(
-        reference.encode_boxes(boxes, anchors[1:]),
+        box_coding.encode_boxes(boxes, anchors[1:]),
         encode(torch.from_numpy(boxes), torch.from_numpy(anchors[1:])).numpy(), rtol=1e-4, atol=1e-4,
     )

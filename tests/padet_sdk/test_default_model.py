@@ -14,7 +14,7 @@ def test_detector_without_a_path_loads_the_embedded_trained_model():
         assert det.metadata.trained and det.metadata.precision == "int8"
         assert tuple(det.class_names) == CLASS_NAMES[:6]
         dets = det(np.full((240, 320, 3), 127, np.uint8))
-        assert (dets.scores >= det.postprocess_options["conf"]).all()
+        assert (dets.scores >= det.postprocess_options.conf).all()
     finally:
         det.close()
 

@@ -70,7 +70,7 @@ def test_detections_equal_torch_postprocessing(detector):
     for frame in frames():
         got = detector(frame)
         h, w = frame.shape[:2]
-        ref = torch_reference(model, detector.preprocess([frame]), (h, w), conf_threshold=CONF, max_det=MAX_DET)
+        ref = torch_reference(model, detector.preprocess([frame]), (h, w), conf=CONF, max_det=MAX_DET)
         assert isinstance(got, Detections) and got.image_size == (h, w)
         assert_same_detections(got, ref["boxes"], ref["scores"], ref["labels"] - 1, ref["anchor_idx"])
         assert np.all(got.boxes[:, [0, 2]] <= w) and np.all(got.boxes[:, [1, 3]] <= h) and np.all(got.boxes >= 0)
@@ -82,13 +82,12 @@ def test_default_thresholds_match_torch_defaults():
     """Without overrides, the thresholds come from the metadata = the training config."""
     model, files = model_and_files()
     det = Detector(files["onnx"])
-    assert det.postprocess_options["conf"] == model.cfg.conf_threshold
-    assert det.postprocess_options["max_det"] == model.cfg.max_det
-    assert det.nms == "soft-linear" and model.cfg.nms_method == "linear"
+    assert det.postprocess_options == model.cfg.postprocess
+    assert det.nms == "soft-linear"
     frame = frames()[0]
     got = det(frame)
     ref = torch_reference(model, det.preprocess([frame]), frame.shape[:2])
-    assert len(got) == len(ref["scores"]) == model.cfg.max_det
+    assert len(got) == len(ref["scores"]) == model.cfg.postprocess.max_det
     np.testing.assert_allclose(got.scores[:50], ref["scores"][:50], atol=1e-4)
 
 
@@ -98,9 +97,8 @@ def test_nms_option_matches_torch_method(ort_detector, nms):
     det = ort_detector.with_options(nms=nms, iou=0.45)
     frame = frames()[1]
     got = det(frame)
-    method = {"soft-gaussian": "gaussian", "hard": "hard"}[nms]
-    ref = torch_reference(model, det.preprocess([frame]), frame.shape[:2], conf_threshold=CONF, max_det=MAX_DET,
-                          method=method, iou_threshold=0.45)
+    assert det.postprocess_options.nms == nms and det.postprocess_options.iou == 0.45
+    ref = torch_reference(model, det.preprocess([frame]), frame.shape[:2], conf=CONF, max_det=MAX_DET, nms=nms, iou=0.45)
     assert_same_detections(got, ref["boxes"], ref["scores"], ref["labels"] - 1, ref["anchor_idx"])
 
 

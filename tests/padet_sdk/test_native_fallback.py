@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+NATIVE_TESTS = REPO / "tests" / "native"  # synthetic.py: the test outputs
 
 # Runs in a fresh interpreter: an import hook makes `padet_sdk._native` unimportable, then the
 # wrappers are called several times and their results saved for the parent to compare.
@@ -27,10 +28,12 @@ CHILD = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, BlockNative())
+    sys.path.insert(0, sys.argv[2])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        from padet_sdk import native, reference
-        out = reference.synthetic_outputs(3, seed=11)
+        from padet_sdk import native
+        from synthetic import synthetic_outputs
+        out = synthetic_outputs(3, seed=11)
         args = [out[k] for k in ("anchors", "apm_scores", "apm_deltas", "cls_scores", "det_deltas")]
         boxes, scores, labels, anchor = native.postprocess(*args)
         keep, kept = native.soft_nms(boxes, scores, "gaussian", score_threshold=0.0)
@@ -49,7 +52,7 @@ def fallback_run(tmp_path_factory):
     npz = tmp_path_factory.mktemp("fallback") / "numpy_results.npz"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(npz)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", CHILD, str(npz), str(NATIVE_TESTS)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1]), np.load(npz)
@@ -72,11 +75,14 @@ def test_fallback_results_equal_the_cython_ones(fallback_run):
         from padet_sdk import _native  # noqa: F401
     except ImportError:
         pytest.fail("padet_sdk._native is not built: run `python setup.py build_ext --inplace` in the repository root")
-    from padet_sdk import native, reference
+    from padet_sdk import native
+
+    sys.path.insert(0, str(NATIVE_TESTS))
+    from synthetic import synthetic_outputs
 
     assert native.BACKEND == "cython"
     _, got = fallback_run
-    out = reference.synthetic_outputs(3, seed=11)
+    out = synthetic_outputs(3, seed=11)
     boxes, scores, labels, anchor = native.postprocess(
         *[out[k] for k in ("anchors", "apm_scores", "apm_deltas", "cls_scores", "det_deltas")]
     )

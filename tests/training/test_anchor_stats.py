@@ -66,7 +66,7 @@ def test_apm_cr_counts_are_the_detection_targets_of_training(val):
     with torch.no_grad():
         out = model(x[None])
     promoted = cxcywh_to_xyxy(decode(out.apm_deltas[0], model.anchors, model.cfg.anchors.variances))
-    m = ignore_easy_negatives(match(t["boxes"], promoted), torch.sigmoid(out.apm_logits[0]), model.cfg.theta)
+    m = ignore_easy_negatives(match(t["boxes"], promoted), torch.sigmoid(out.apm_logits[0]), model.cfg.postprocess.theta)
     assert s["designs"]["APM_CR"]["positives"] == int((m >= 0).sum())
     assert s["designs"]["APM_CR"]["negatives"] == int((m == Match.NEGATIVE).sum())
 

@@ -106,3 +106,18 @@ def test_model_from_checkpoint_rebuilds_the_same_network(tiny_model, tmp_path):
     with torch.no_grad():
         assert torch.equal(model(x).cls_logits, tiny_model(x).cls_logits)
     assert not model.training and ckpt["class_names"] == ["a", "b", "c"]
+
+
+def test_a_checkpoint_with_the_flat_post_processing_fields_of_older_configs_loads_and_resumes(tiny_model, tmp_path):
+    from padet_sdk.options import PostprocessOptions
+
+    old = {k: v for k, v in tiny_model.cfg.to_dict().items() if k != "postprocess"}
+    old |= {"theta": 0.02, "conf_threshold": 0.05, "nms_method": "hard", "nms_iou": 0.4, "nms_sigma": 0.5,
+            "nms_score_threshold": 0.001, "pre_nms_top_k": 1000, "max_det": 100}
+    path = save_checkpoint({**_state(tiny_model), "config": old}, tmp_path)
+    model, _ = model_from_checkpoint(path)
+    want = PostprocessOptions(theta=0.02, conf=0.05, nms="hard", iou=0.4, max_det=100)
+    assert model.cfg.postprocess == want
+    load_checkpoint(path, config=tiny_model.cfg.replace(postprocess=want))  # same network: resumes
+    with pytest.raises(CheckpointError, match="postprocess"):
+        load_checkpoint(path, config=tiny_model.cfg)

@@ -123,7 +123,7 @@ def test_evaluate_runs_a_model_and_writes_results_with_sparse_category_ids_in_im
     torch.manual_seed(0)
     model = build_model("vgg16_384", 6, width=0.125, input_size=96)
     # an untrained network scores every class ~prior/C: take its top boxes without thresholds
-    loose = {"conf_threshold": 0.0, "theta": 0.0, "pre_nms_top_k": 100, "max_det": 30}
+    loose = {"conf": 0.0, "theta": 0.0, "pre_nms_top_k": 100, "max_det": 30}
     m = evaluate(model, open_dataset(root, "val"), results_json=tmp_path / "dets.json", progress=False, postprocess=loose)
     assert set(COCO_METRICS) <= set(m) and m["num_detections"] == 4 * 30
     dets = json.loads((tmp_path / "dets.json").read_text())

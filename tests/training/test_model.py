@@ -160,6 +160,8 @@ def test_narrow_weights_refuse_imagenet_files_with_a_clear_message(tmp_path):
 def test_config_round_trips_through_a_plain_dict():
     cfg = make_config("resnet101_512", 7, width=0.5, fam="explicit_ls", neg_pos_ratio=3.0)
     assert type(cfg).from_dict(cfg.to_dict()) == cfg
+    tuned = cfg.replace(postprocess=cfg.postprocess.replace(nms="soft-gaussian", max_det=50))
+    assert type(cfg).from_dict(tuned.to_dict()) == tuned and tuned.to_dict()["postprocess"]["nms"] == "soft-gaussian"
     assert isinstance(PADet(make_config("vgg16_384", 2, width=0.125, input_size=128)), torch.nn.Module)
 
 

@@ -60,7 +60,7 @@ def test_postprocess_keeps_top_max_det_and_never_returns_background():
     torch.manual_seed(0)
     model = build_model("vgg16_384", 5, width=0.125, input_size=128, prior_prob=0.5).eval()
     with torch.no_grad():
-        dets = model.postprocess(model(torch.randn(1, 3, 128, 128)), max_det=7, conf_threshold=0.0)
+        dets = model.postprocess(model(torch.randn(1, 3, 128, 128)), max_det=7, conf=0.0)
     assert len(dets[0]["scores"]) == 7
     assert (dets[0]["labels"] >= 1).all()
     assert torch.all(dets[0]["scores"][:-1] >= dets[0]["scores"][1:])

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import torch
 
+from padet_sdk.boxes import box_iou
 from training.config import IMAGENET_MEAN, IMAGENET_STD
 
 Step = Callable[[Any, np.ndarray, np.ndarray, np.random.Generator], tuple[Any, np.ndarray, np.ndarray]]
@@ -34,16 +35,6 @@ def sanitize_boxes(
     boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
     keep = ((boxes[:, 2] - boxes[:, 0]) >= min_size) & ((boxes[:, 3] - boxes[:, 1]) >= min_size)
     return boxes[keep], np.asarray(labels).reshape(-1)[keep]
-
-
-def box_iou(boxes: np.ndarray, rect: np.ndarray) -> np.ndarray:
-    """IoU (K,) of xyxy boxes (K, 4) with one xyxy rectangle (4,)."""
-    lt = np.maximum(boxes[:, :2], rect[:2])
-    rb = np.minimum(boxes[:, 2:], rect[2:])
-    inter = np.prod((rb - lt).clip(min=0), axis=1)
-    area_b = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    area_r = float(np.prod(rect[2:] - rect[:2]))
-    return inter / np.maximum(area_b + area_r - inter, 1e-9)
 
 
 class PhotometricDistort:
@@ -184,7 +175,7 @@ class IoURandomCrop:
                     continue
                 if len(boxes) == 0:
                     return rect
-                if box_iou(boxes, rect).max() < min_iou:
+                if box_iou(boxes, rect[None])[:, 0].max() < min_iou:
                     continue
                 inside = self.kept(boxes, rect)
                 if not inside.any():
