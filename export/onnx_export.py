@@ -10,9 +10,8 @@ import torch
 from padet_sdk.metadata import INPUT_NAME, METADATA_KEY, ModelMetadata
 from training.model import PADet
 
+from .deform_symbolic import MIN_OPSET, register_deform_conv_symbolic
 from .graph import InferenceGraph
-
-MIN_OPSET = 19  # DeformConv entered the ONNX standard in opset 19
 
 
 def set_onnx_metadata(model_proto: onnx.ModelProto, meta: ModelMetadata) -> None:
@@ -52,8 +51,6 @@ def export_onnx(
                 input_names=[INPUT_NAME], output_names=names, dynamic_shapes=dyn, verbose=False,
             )
         else:
-            from .deform_symbolic import register_deform_conv_symbolic
-
             register_deform_conv_symbolic(opset)
             axes = {INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}} if dynamic_batch else None
             torch.onnx.export(

@@ -48,8 +48,8 @@ from export.cli_common import (  # noqa: E402
 )
 from padet_sdk.cpu import INT8_TARGETS, int8_target  # noqa: E402
 from padet_sdk.metadata import INPUT_NAME, ModelMetadata  # noqa: E402
+from padet_sdk.sources import IMAGE_EXTENSIONS as IMAGE_SUFFIXES  # noqa: E402
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 BACKENDS = ("nncf", "ort")
 DEFAULT_SUBSET = 300
 TARGET_CPUS = ("auto", *INT8_TARGETS)
@@ -117,19 +117,16 @@ def find_images(folder: str | Path, subset_size: int = DEFAULT_SUBSET, seed: int
 
 
 def preprocess_image(path: str | Path, meta: ModelMetadata) -> np.ndarray:
-    """(1, 3, S, S) float32: resized to S x S, in the metadata's pixel order, (x/255 - mean) / std."""
+    """(1, 3, S, S) float32: the image as the SDK feeds it to the model (calibrating on anything
+    else would fit the INT8 ranges to other inputs), see :func:`padet_sdk.preprocess.to_blob`."""
     import cv2
+
+    from padet_sdk.preprocess import to_blob
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)  # BGR, uint8
     if img is None:
         raise CliError(f"cannot read image {path}")
-    s = meta.input_size
-    img = cv2.resize(img, (s, s), interpolation=cv2.INTER_LINEAR)
-    if meta.pixel_order == "RGB":
-        img = img[:, :, ::-1]
-    x = img.astype(np.float32) / 255.0
-    x = (x - np.asarray(meta.mean, np.float32)) / np.asarray(meta.std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+    return to_blob([img], meta.input_size, meta.pixel_order, meta.mean, meta.std)
 
 
 # ------------------------------------------------------------------- FAM offset convs (by graph)

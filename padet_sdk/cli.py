@@ -33,7 +33,6 @@ DELEGATED = {
     "export": ("export.to_openvino", "train,export", "checkpoint → OpenVINO IR (or ONNX with --format onnx)"),
     "quantize": ("export.quantize", "train,export", "INT8 quantization (NNCF or onnxruntime)"),
 }
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def positive_int(text: str) -> int:
@@ -90,13 +89,14 @@ def _detect(argv: list[str]) -> int:
 
     from . import Detector, PadetError, stream
     from .display import WINDOW, gui_problem
+    from .sources import IMAGE_EXTENSIONS
 
     show = args.show
     if show and (problem := gui_problem()):
         print(f"note: {problem}; continuing without a window", file=sys.stderr)
         show = False
     src = Path(args.source)
-    is_image = src.suffix.lower() in IMAGE_SUFFIXES and src.is_file()
+    is_image = src.suffix.lower() in IMAGE_EXTENSIONS and src.is_file()
     make = Detector if is_image else Detector.for_video
     try:
         det = make(args.model, device=args.device, backend=args.backend, conf=args.conf, num_threads=args.threads)
