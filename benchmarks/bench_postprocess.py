@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests" / "native"))  # synthetic.py, the test out
 from synthetic import synthetic_outputs  # noqa: E402
 
 from padet_sdk import native, postprocess_numpy  # noqa: E402
-from padet_sdk.boxes import BBOX_XFORM_CLIP  # noqa: E402
+from padet_sdk.boxes import BBOX_XFORM_CLIP, DEFAULT_VARIANCES  # noqa: E402
 from padet_sdk.options import PostprocessOptions  # noqa: E402
 
 KEYS = ("anchors", "apm_scores", "apm_deltas", "cls_scores", "det_deltas")
@@ -95,6 +95,11 @@ def torchvision_pipeline() -> Callable | None:
     return run
 
 
+def numpy_pipeline(*outputs: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """The numpy oracle with the options the native row gets by default."""
+    return postprocess_numpy.postprocess(*outputs, OPTIONS, DEFAULT_VARIANCES)
+
+
 def median_ms(fn: Callable, args: list, runs: int) -> tuple[float, int]:
     """Median wall time of fn(*args) in ms over ``runs`` calls (after a warm-up), and its M."""
     n_det = len(fn(*args)[1])
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         cases.append((f"real {Path(args.real).name}", load_real(args.real)))
     impls: dict[str, Callable | None] = {
         "native": native.postprocess,
-        "numpy": postprocess_numpy.postprocess,
+        "numpy": numpy_pipeline,
         "torchvision": torchvision_pipeline(),
     }
     print(f"backend={native.BACKEND}, one thread (torch.set_num_threads(1), OMP/BLAS=1), "
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'case':34s} {'impl':12s} {'ms/frame':>9s} {'x numpy':>8s} {'dets':>5s}")
     for name, outputs in cases:
         call_args = [outputs[k] for k in KEYS]
-        ours, ref = native.postprocess(*call_args), postprocess_numpy.postprocess(*call_args)
+        ours, ref = native.postprocess(*call_args), numpy_pipeline(*call_args)
         same = all(np.array_equal(x, y) for x, y in zip(ours, ref))
         rows = {impl: median_ms(fn, call_args, args.runs) for impl, fn in impls.items() if fn is not None}
         for impl, (ms, n_det) in rows.items():

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .boxes import DEFAULT_VARIANCES, box_iou, cxcywh_to_xyxy, decode_boxes
+from .boxes import box_iou, cxcywh_to_xyxy, decode_boxes
 from .options import NMS_METHODS, PostprocessOptions
 
 #: the decays of :func:`soft_nms`
@@ -25,14 +25,10 @@ METHODS = tuple(NMS_METHODS.values())
 
 
 def soft_nms(
-    boxes: np.ndarray,
-    scores: np.ndarray,
-    method: str = "linear",
-    iou_threshold: float = 0.3,
-    sigma: float = 0.5,
-    score_threshold: float = 0.001,
+    boxes: np.ndarray, scores: np.ndarray, method: str, iou_threshold: float, sigma: float, score_threshold: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Soft-NMS (Bodla et al. 2017) of (n, 4) xyxy boxes with (n,) scores.
+    """Soft-NMS (Bodla et al. 2017) of (n, 4) xyxy boxes with (n,) scores, ``method`` one of
+    :data:`METHODS`. No defaults: the SDK's are those of :func:`padet_sdk.native.soft_nms`.
 
     Returns (keep int64 (m,), new_scores float32 (m,)): indices into the input in emit order
     and the scores they were emitted with. The inputs are not modified.
@@ -64,7 +60,7 @@ def soft_nms(
     return np.asarray(keep, dtype=np.int64), np.asarray(out, dtype=np.float32)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy hard NMS of (n, 4) xyxy boxes: int64 indices kept, by score descending
     (ties: lowest index first; NaN scores last)."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
@@ -86,15 +82,11 @@ def _empty_result() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def postprocess(
-    anchors: np.ndarray,
-    apm_scores: np.ndarray | None,
-    apm_deltas: np.ndarray | None,
-    cls_scores: np.ndarray,
-    det_deltas: np.ndarray,
-    options: PostprocessOptions = PostprocessOptions(),
-    variances: Sequence[float] = DEFAULT_VARIANCES,
+    anchors: np.ndarray, apm_scores: np.ndarray | None, apm_deltas: np.ndarray | None, cls_scores: np.ndarray,
+    det_deltas: np.ndarray, options: PostprocessOptions, variances: Sequence[float],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Single-image PADet post-processing (contract "Selection").
+    """Single-image PADet post-processing (contract "Selection"), the oracle of
+    :func:`padet_sdk.native.postprocess` (which has the defaults).
 
     anchors (N, 4) cxcywh; apm_scores (N,) or None; apm_deltas (N, 4) or None;
     cls_scores (N, C+1) softmax with column 0 = background; det_deltas (N, 4); variances (v0, v1).

@@ -16,6 +16,7 @@ import bench_postprocess  # noqa: E402
 import dump_real_outputs  # noqa: E402
 
 from padet_sdk import native, postprocess_numpy  # noqa: E402
+from padet_sdk.boxes import DEFAULT_VARIANCES  # noqa: E402
 from training import build_model  # noqa: E402
 from training.checkpoint import save_checkpoint  # noqa: E402
 
@@ -34,7 +35,7 @@ def test_checkpoint_at_192_dumps_18400_anchor_outputs_that_bench_postprocess_rea
     assert real["apm_scores"].shape == (18400,) and 0 <= real["apm_scores"].min() <= real["apm_scores"].max() <= 1
     args = [real[k] for k in bench_postprocess.KEYS]
     ours = native.postprocess(*args, bench_postprocess.OPTIONS)
-    ref = postprocess_numpy.postprocess(*args, bench_postprocess.OPTIONS)
+    ref = postprocess_numpy.postprocess(*args, bench_postprocess.OPTIONS, DEFAULT_VARIANCES)
     assert all(np.array_equal(a, b) for a, b in zip(ours, ref))
 
 

@@ -16,7 +16,7 @@ def run_both(native_ext, outputs: dict, **overrides):
     """(numpy result, Cython result) of postprocess with the default options changed by ``overrides``."""
     options = PostprocessOptions().replace(**overrides)
     args = [outputs[k] for k in ARG_NAMES]
-    return postprocess_numpy.postprocess(*args, options), native_ext.postprocess(*args, options, (0.1, 0.2))
+    return postprocess_numpy.postprocess(*args, options, (0.1, 0.2)), native_ext.postprocess(*args, options, (0.1, 0.2))
 
 
 def assert_same_detections(ref, nat):

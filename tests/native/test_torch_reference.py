@@ -41,7 +41,7 @@ def test_cython_and_numpy_equal_the_torch_reference_on_model_outputs(real_output
         assert len(ref["scores"]) > 50  # a real workload, not an empty one
         for impl in (native.postprocess, postprocess_numpy.postprocess):
             boxes, scores, labels, idx = impl(
-                anchors, apm[b].numpy(), apm_d[b].numpy(), cls[b].numpy(), det[b].numpy(), options
+                anchors, apm[b].numpy(), apm_d[b].numpy(), cls[b].numpy(), det[b].numpy(), options, (0.1, 0.2)
             )
             np.testing.assert_array_equal(idx, ref["anchor_idx"].numpy())
             np.testing.assert_array_equal(labels, ref["labels"].numpy())
