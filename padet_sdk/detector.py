@@ -76,10 +76,11 @@ class Detector:
         backend: "auto" (``.xml`` → OpenVINO, ``.onnx`` → onnxruntime), "openvino"
             (also for ``.onnx``, via the DeformConv extension), "onnxruntime", or another
             engine registered in :mod:`padet_sdk.backends`.
-        conf: minimum class score (default: the model's ``conf_threshold``).
+        conf: minimum class score (default: the model's, ``metadata.postprocess.conf``).
         nms: "soft-linear", "soft-gaussian" or "hard" (default: the model's method, soft-linear
             for models exported by padet).
-        max_det, iou, sigma, theta, pre_nms_top_k: override the model's post-processing values.
+        max_det, iou, sigma, theta, pre_nms_top_k: override the model's post-processing values
+            (the fields of :class:`~padet_sdk.options.PostprocessOptions`).
         precision_hint: OpenVINO ``INFERENCE_PRECISION_HINT``. "auto" = "f32" for fp32/fp16
             models (OpenVINO would otherwise pick bf16 on CPUs that have it, and the scores would
             drift from the fp32 ones), the device default for INT8 models; None = device
