@@ -119,9 +119,12 @@ def load_model_from_args(args: argparse.Namespace) -> tuple[Any, ModelMetadata]:
 
 
 def default_stem(cfg: Any) -> str:
-    """``padet_vgg384`` for vgg16_384: what --output defaults to (plus the file suffix)."""
-    short = {"vgg16": "vgg", "resnet101": "resnet"}.get(cfg.backbone, cfg.backbone)
-    return f"padet_{short}{cfg.input_size}"
+    """``padet_vgg384`` for vgg16_384: what --output defaults to (plus the file suffix); the
+    backbone part is its encoder's ``short_name``."""
+    from training.backbones import backbone_class
+
+    encoder = backbone_class(cfg.backbone)
+    return f"padet_{encoder.short_name or encoder.name}{cfg.input_size}"
 
 
 def check_opset(opset: int) -> None:

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from padet_sdk.options import LEGACY_NAMES, PostprocessOptions
 
-Backbone = Literal["vgg16", "resnet101"]
+from .backbones import backbone_class, backbone_names
+
 #: How the FAM gets its deformable-conv offsets (paper Table 1 / Figure 5).
 #: ``none``: plain 3x3 conv ("w/o alignment"); ``implicit``: from the head features (standard DCN);
 #: ``explicit_l`` / ``explicit_s`` / ``explicit_ls``: F(X_l), F(X_s), F([X_l; X_s]);
@@ -26,11 +27,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: SSD's COCO anchor scales (fractions of the input size), spec "Anchors".
 SSD_SCALES_6 = (0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05)
 SSD_SCALES_7 = (0.04, 0.10, 0.26, 0.42, 0.58, 0.74, 0.90, 1.06)
-
-
-def _ceil_half(n: int) -> int:
-    """Output size of a 3x3 stride-2 pad-1 convolution."""
-    return (n + 1) // 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +59,8 @@ class PADetConfig:
     """Everything that defines a PADet network, its targets and its post-processing."""
 
     name: str = "custom"
-    backbone: Backbone = "vgg16"
+    #: a name of :mod:`training.backbones`' registry
+    backbone: str = "vgg16"
     input_size: int = 384
     num_classes: int = 80
     #: channel multiplier for encoder and decoder; 1.0 is the paper's network. A narrow variant
@@ -99,10 +96,11 @@ class PADetConfig:
     prior_prob: float = 0.02
 
     # --- encoder ---
-    #: [choice] BatchNorm on the new VGG extra layers.
+    #: [choice] BatchNorm on the encoder's extra stages (new layers).
     extra_bn: bool = True
-    #: [choice] BatchNorm after every VGG conv (torchvision ``vgg16_bn`` layout). The paper's VGG has
-    #: none; with it a network trained from scratch (no ImageNet file, e.g. on CPU) learns far faster.
+    #: [choice] BatchNorm after every backbone conv, for backbones with a layout without it (VGG:
+    #: torchvision's ``vgg16_bn``). The paper's VGG has none; with it a network trained from scratch
+    #: (no ImageNet file) learns far faster.
     backbone_bn: bool = False
     backbone_weights: str | None = None
 
@@ -115,8 +113,9 @@ class PADetConfig:
     postprocess: PostprocessOptions = field(default_factory=PostprocessOptions)
 
     def __post_init__(self) -> None:
-        if self.backbone not in ("vgg16", "resnet101"):
-            raise ValueError(f"backbone must be 'vgg16' or 'resnet101', got {self.backbone!r}")
+        if self.backbone not in backbone_names():
+            raise ValueError(f"backbone must be one of {backbone_names()}, got {self.backbone!r}")
+        backbone_class(self.backbone).num_extra_stages(self.num_encoder_levels)  # enough levels for its taps
         if self.fam not in FAM_MODES:
             raise ValueError(f"fam must be one of {FAM_MODES}, got {self.fam!r}")
         if self.fam.startswith("explicit") or self.fam == "disentangled":
@@ -150,14 +149,9 @@ class PADetConfig:
 
     @property
     def feature_sizes(self) -> tuple[int, ...]:
-        """Spatial size of D_1..D_L, e.g. (48, 24, 12, 6, 3, 1) at 384."""
-        s = self.input_size // 8  # E_1: conv4_3 / C3, stride 8
-        sizes = [s]
-        s = s // 2  # E_2: fc7 / C4, stride 16
-        sizes.append(s)
-        while len(sizes) < self.num_encoder_levels:
-            s = _ceil_half(s)  # extra stage: 3x3 stride 2 pad 1
-            sizes.append(s)
+        """Spatial size of D_1..D_L, e.g. (48, 24, 12, 6, 3, 1) at 384: the encoder's declared
+        tap sizes, then D_L."""
+        sizes = list(backbone_class(self.backbone).tap_sizes(self.input_size, self.num_encoder_levels))
         sizes.append(self.last_level_size(sizes[-1]))
         return tuple(sizes)
 
@@ -215,7 +209,7 @@ class PADetConfig:
         return replace(self, **changes)
 
 
-def _preset(name: str, backbone: Backbone, size: int) -> PADetConfig:
+def _preset(name: str, backbone: str, size: int) -> PADetConfig:
     levels = 6 if size <= 448 else 7
     scales = SSD_SCALES_6 if levels == 6 else SSD_SCALES_7
     return PADetConfig(

@@ -9,17 +9,17 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .vgg import _cbr
+from .layers import ConvBNReLU
 
 
 class Decoder(nn.Module):
     def __init__(self, in_channels: list[int], channels: int, last_padding: int) -> None:
         super().__init__()
-        self.lateral = nn.ModuleList(_cbr(c, channels, 1) for c in in_channels)
+        self.lateral = nn.ModuleList(ConvBNReLU(c, channels, 1) for c in in_channels)
         # one "upsample → CBR1" per level that receives a top-down signal (all but the top)
-        self.top_down = nn.ModuleList(_cbr(channels, channels, 1) for _ in in_channels[:-1])
-        self.smooth = nn.ModuleList(_cbr(channels, channels, 3, padding=1) for _ in in_channels)
-        self.down = _cbr(channels, channels, 3, stride=2, padding=last_padding)
+        self.top_down = nn.ModuleList(ConvBNReLU(channels, channels, 1) for _ in in_channels[:-1])
+        self.smooth = nn.ModuleList(ConvBNReLU(channels, channels, 3, padding=1) for _ in in_channels)
+        self.down = ConvBNReLU(channels, channels, 3, stride=2, padding=last_padding)
 
     def forward(self, feats: list[Tensor]) -> list[Tensor]:
         n = len(feats)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .fam import FAM
-from .vgg import _cbr
+from .layers import ConvBNReLU
 
 
 class DetectionHead(nn.Module):
@@ -12,7 +12,7 @@ class DetectionHead(nn.Module):
         self, channels: int, num_anchors: int, num_classes: int, *, fam_mode: str | None, fam_detach: bool = False
     ) -> None:
         super().__init__()
-        self.conv = _cbr(channels, channels, 3, padding=1)
+        self.conv = ConvBNReLU(channels, channels, 3, padding=1)
         self.fam = FAM(channels, num_anchors, fam_mode, detach=fam_detach) if fam_mode is not None else None
         self.cls = nn.Conv2d(channels, num_anchors * (num_classes + 1), 3, padding=1)
         self.box = nn.Conv2d(channels, num_anchors * 4, 3, padding=1)

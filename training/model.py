@@ -15,12 +15,11 @@ from torch import Tensor, nn
 
 from .anchors import generate_anchors
 from .apm import APM
+from .backbones import build_backbone
 from .config import PADetConfig
 from .decoder import Decoder
 from .fam import FAM
 from .head import DetectionHead
-from .resnet import ResNet101Encoder
-from .vgg import VGG16Encoder
 
 
 class PADetOutputs(NamedTuple):
@@ -43,13 +42,13 @@ class PADet(nn.Module):
         super().__init__()
         self.cfg = cfg
         ch = cfg.channels
-        if cfg.backbone == "vgg16":
-            self.encoder = VGG16Encoder(num_levels=cfg.num_levels, ch=ch, extra_bn=cfg.extra_bn, batch_norm=cfg.backbone_bn)
-        else:
-            self.encoder = ResNet101Encoder(num_levels=cfg.num_levels, ch=ch, extra_bn=cfg.extra_bn)
+        self.encoder = build_backbone(
+            cfg.backbone, num_taps=cfg.num_encoder_levels, ch=ch, extra_bn=cfg.extra_bn, batch_norm=cfg.backbone_bn
+        )
         c = ch(cfg.decoder_channels)
         sizes = cfg.feature_sizes
-        self.decoder = Decoder(self.encoder.out_channels, c, cfg.last_level_padding(sizes[-2]))
+        taps = [t.channels for t in self.encoder.output_shape()]
+        self.decoder = Decoder(taps, c, cfg.last_level_padding(sizes[-2]))
         apa = cfg.anchors_per_location
         self.apm = None
         if cfg.use_apm_score or cfg.use_apm_reg:
@@ -99,21 +98,9 @@ class PADet(nn.Module):
                 m.reset_offsets()
 
     def load_backbone(self, path: str | Path) -> list[str]:
-        """Load torchvision ImageNet weights for the encoder from a local file (never downloads)."""
-        path = Path(path)
-        if not path.is_file():
-            expected = {"vgg16": "vgg16-397923af.pth", "resnet101": "resnet101-63fe2227.pth"}[self.cfg.backbone]
-            if self.cfg.backbone == "vgg16" and self.cfg.backbone_bn:
-                expected = "vgg16_bn-6c64b313.pth"
-            raise FileNotFoundError(
-                f"backbone weights not found: {path}. PADet never downloads weights; put torchvision's "
-                f"ImageNet {self.cfg.backbone} file (e.g. {expected}) there, or set backbone_weights=None "
-                "to train from scratch."
-            )
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        return self.encoder.load_imagenet(state)
+        """Load torchvision ImageNet weights for the encoder from a local file (never downloads);
+        see :meth:`training.backbones.Encoder.load_pretrained`."""
+        return self.encoder.load_pretrained(path)
 
     # --------------------------------------------------------------- forward
     def forward(self, images: Tensor) -> PADetOutputs:

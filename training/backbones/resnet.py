@@ -10,13 +10,23 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import Bottleneck
 
-from .vgg import _cbr
+from .base import ChannelFn, Encoder, extra_stage
+from .registry import register_backbone
 
 _LAYERS = [(64, 3, 1), (128, 4, 2), (256, 23, 2), (512, 3, 2)]
 
 
-class ResNet101Encoder(nn.Module):
-    def __init__(self, *, num_levels: int, ch, extra_bn: bool = True) -> None:
+@register_backbone("resnet101")
+class ResNet101Encoder(Encoder):
+    """E_1..E_n: C3, C4, C5, then stride-2 extra stages. Every downsampling is a padded stride-2
+    conv or pool, so sizes round up. It always has BatchNorm (``batch_norm`` is not used)."""
+
+    strides = (8, 16, 32)
+    rounding = "ceil"
+    short_name = "resnet"
+    weights_file = "resnet101-63fe2227.pth"
+
+    def __init__(self, *, num_taps: int, ch: ChannelFn, extra_bn: bool = True, batch_norm: bool = False) -> None:
         super().__init__()
         stem = ch(64)
         self.conv1 = nn.Conv2d(3, stem, 7, 2, 3, bias=False)
@@ -39,8 +49,8 @@ class ResNet101Encoder(nn.Module):
         c3, c4, c5 = (ch(p) * Bottleneck.expansion for p, _, _ in _LAYERS[1:])
         extras = []
         cin = c5
-        for _ in range(num_levels - 4):
-            extras.append(nn.Sequential(_cbr(cin, ch(256), 1, bn=extra_bn), _cbr(ch(256), ch(512), 3, 2, 1, bn=extra_bn)))
+        for _ in range(self.num_extra_stages(num_taps)):
+            extras.append(extra_stage(cin, ch(256), ch(512), bn=extra_bn))
             cin = ch(512)
         self.extras = nn.ModuleList(extras)
         self.out_channels = [c3, c4, c5] + [ch(512)] * len(extras)

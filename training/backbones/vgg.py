@@ -1,37 +1,40 @@
 """VGG-16 encoder (SSD/RFBNet "reduced fc" variant).
 
-With ``batch_norm`` the layout is torchvision's ``vgg16_bn`` (BatchNorm after every conv), whose
-ImageNet file loads the same way; it trains much faster from scratch (the CPU demo model).
-
 ``features`` has exactly torchvision's ``vgg16().features`` layout up to conv5_3, so ImageNet
 weights load by name; pool5 becomes 3x3 stride 1, fc6/fc7 become a dilated 3x3 conv and a 1x1
 conv (initialised by decimating torchvision's classifier weights when those are given).
+With ``batch_norm`` the layout is torchvision's ``vgg16_bn`` (BatchNorm after every conv), whose
+ImageNet file loads the same way, and which trains from scratch far more easily.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from .base import ChannelFn, Encoder, extra_stage
+from .registry import register_backbone
+
 # torchvision vgg16 "D" configuration
 _VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 #: index of conv4_3's ReLU in ``features`` (E_1 is taken after it): 13 convs + pools in the
 #: torchvision layout; with BatchNorm (``vgg16_bn``) every conv has one more module.
 CONV4_3_RELU = {False: 22, True: 32}
+#: (mid, out) channels of SSD's extra stages
+_EXTRAS = [(256, 512), (128, 256), (128, 256), (128, 256)]
 
 
-def _cbr(cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, bn: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, padding, bias=not bn)]
-    if bn:
-        layers.append(nn.BatchNorm2d(cout))
-    layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
+@register_backbone("vgg16")
+class VGG16Encoder(Encoder):
+    """E_1..E_n: conv4_3 (stride 8), fc7 (16), then stride-2 extra stages. Its sizes round down
+    (max-pooling)."""
 
+    strides = (8, 16)
+    rounding = "floor"
+    short_name = "vgg"
 
-class VGG16Encoder(nn.Module):
-    """Returns E_1..E_n: conv4_3 (stride 8), fc7 (16), then stride-2 extra stages."""
-
-    def __init__(self, *, num_levels: int, ch, extra_bn: bool = True, batch_norm: bool = False) -> None:
+    def __init__(self, *, num_taps: int, ch: ChannelFn, extra_bn: bool = True, batch_norm: bool = False) -> None:
         super().__init__()
+        self.weights_file = "vgg16_bn-6c64b313.pth" if batch_norm else "vgg16-397923af.pth"
         self.conv4_3_relu = CONV4_3_RELU[batch_norm]
         layers: list[nn.Module] = []
         cin = 3
@@ -50,16 +53,16 @@ class VGG16Encoder(nn.Module):
         self.fc6 = nn.Conv2d(cin, fc, 3, padding=6, dilation=6)
         self.fc7 = nn.Conv2d(fc, fc, 1)
         self.relu = nn.ReLU(inplace=True)
+        specs = _EXTRAS[: self.num_extra_stages(num_taps)]
+        if len(specs) < self.num_extra_stages(num_taps):
+            raise ValueError(f"VGG-16 has at most {len(self.strides) + len(_EXTRAS)} taps, {num_taps} asked for")
         extras = []
         cin = fc
-        specs = [(256, 512), (128, 256), (128, 256), (128, 256)]
-        for mid, out in specs[: num_levels - 3]:
-            extras.append(
-                nn.Sequential(_cbr(cin, ch(mid), 1, bn=extra_bn), _cbr(ch(mid), ch(out), 3, 2, 1, bn=extra_bn))
-            )
+        for mid, out in specs:
+            extras.append(extra_stage(cin, ch(mid), ch(out), bn=extra_bn))
             cin = ch(out)
         self.extras = nn.ModuleList(extras)
-        self.out_channels = [ch(512), fc] + [ch(o) for _, o in specs[: num_levels - 3]]
+        self.out_channels = [ch(512), fc] + [ch(o) for _, o in specs]
 
     def forward(self, x: Tensor) -> list[Tensor]:
         feats = []
