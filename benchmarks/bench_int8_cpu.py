@@ -84,7 +84,7 @@ def evaluate(label: str, spec: dict, data: Path, split: str, images: int, corr_i
         gt = COCO(str(data / "annotations" / f"instances_{split}.json"))
     ids = sorted(gt.getImgIds())[:images]
     cat_of = {c["name"]: c["id"] for c in gt.loadCats(gt.getCatIds())}
-    det = Detector(spec["file"], backend=spec["backend"])
+    det = Detector(spec["file"], backend=spec["backend"], **spec.get("detector_kwargs", {}))
     results, scores = [], []
     try:
         for k, image_id in enumerate(tqdm(ids, desc=label, unit="img", leave=False, file=sys.stderr)):

@@ -86,8 +86,9 @@ ORT_SCHEMES: dict[str, OrtScheme] = {
 }
 #: the scheme each target CPU gets by default (chosen by benchmarks/bench_int8_cpu.py; README table)
 DEFAULT_ORT_SCHEME = {"vnni": "u8s8", "avx2": "u8s8-rr"}
-#: NNCF's overflow fix (7-bit weights where int16 could saturate) per target
-NNCF_OVERFLOW_FIX = {"vnni": "first_layer_only", "avx2": "enable"}  # vnni: NNCF's own default
+#: NNCF's overflow fix per target. OpenVINO keeps its scores on CPUs without VNNI with NNCF's own
+#: default (first layer at 7 bits); the fix on every layer cost more fidelity than it saved there
+NNCF_OVERFLOW_FIX = {"vnni": "first_layer_only", "avx2": "first_layer_only"}
 
 
 def resolve_target_cpu(target: str) -> str:
@@ -212,7 +213,7 @@ def quantize_openvino(
     q = nncf.quantize(ov_model, dataset, subset_size=len(images), ignored_scope=ignored,
                       advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix(fix)))
     # the metadata names the CPUs the file runs right on: "avx2" = any x86, "vnni" = VNNI only
-    runs_on = "avx2" if fix == "enable" else "vnni"
+    runs_on = "vnni" if fix == "disable" else "avx2"
     meta = dataclasses.replace(meta, precision="int8", quant_scheme=f"nncf:overflow-fix={fix}", quant_target_cpu=runs_on)
     return save_ov_model(q, output, meta, compress_to_fp16=False)
 
