@@ -3,21 +3,12 @@
 Multi-GPU: ``torchrun --nproc_per_node=N -m training.train ...`` (DistributedDataParallel; nccl on
 CUDA, gloo on CPU). ``--batch-size`` is the *global* batch; each process takes 1/N of it.
 
-Reproducibility. The data order comes from a seeded sampler (``seed + epoch``) and every
-sample's augmentation from its own generator seeded with ``(seed, epoch, sample index)``, so the
-images a step sees depend neither on the number of processes nor on the data-loader workers,
-and a resumed run (``--resume``) skips exactly the batches it had done. The learning rate is a
-function of the step (linear warm-up from 1e-6 by iteration, ×gamma at each milestone epoch).
-Together with the checkpointed model, optimizer, scheduler, scaler and RNG states, a resumed run
-continues the same loss curve.
-
-Loss normalisation under DDP. :func:`training.losses.padet_loss` divides by the positives of the
-batch it sees. Each process would then divide by its *own* positives, and DDP's gradient
-averaging would not equal one process on the global batch. The counts are therefore summed over
-processes and each process's loss rescaled to ``world · sum_local / N_global``, so the averaged
-gradient is exactly that of the global batch. BatchNorm: with ``--sync-bn`` the statistics are
-those of the global batch too (on CPU through :class:`GlooSyncBatchNorm`, since torch's
-``SyncBatchNorm`` needs a GPU); without it, each process normalises with its own share.
+The :class:`Trainer` wires the parts together: the data order and per-sample augmentation seeds
+(:mod:`training.sampling`), the optimizer and its step-wise learning rate
+(:mod:`training.schedule`), the process group, global-batch loss and synchronised BatchNorm
+(:mod:`training.distributed`) and the logs (:mod:`training.run_log`). Each of them is a function
+of the seed and the step, so with the checkpointed model, optimizer, scheduler, scaler and RNG
+states a resumed run (``--resume``) continues the same loss curve.
 
 Logs (rank 0): ``steps.{csv,jsonl}`` every ``--log-every`` steps, ``epochs.{csv,jsonl}`` per
 epoch, ``curves.png``, checkpoints ``last.pth`` and ``best.pth`` (best val AP50).
@@ -25,15 +16,11 @@ epoch, ``curves.png``, checkpoints ``last.pth`` and ``best.pth`` (best val AP50)
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 if __name__ == "__main__":  # before `import torch`: a missing [train] extra is one line, not a traceback
     from padet_sdk.extras import run_entry_module
@@ -44,22 +31,20 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
-from torch.utils.data import DataLoader, Dataset, DistributedSampler  # noqa: E402
 
 from padet_sdk.extras import modules_of, require  # noqa: E402
 
 from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state  # noqa: E402
-from .config import FAM_MODES, PRESETS, make_config  # noqa: E402
-from .evaluate import DataError, evaluate, open_dataset, with_transform  # noqa: E402
+from .distributed import Dist, GlooSyncBatchNorm, any_rank, global_loss, init_distributed  # noqa: E402
+from .evaluate import DataError, evaluate, open_dataset  # noqa: E402
 from .losses import padet_loss  # noqa: E402
 from .model import PADet  # noqa: E402
+from .run_log import EPOCH_FIELDS, LOSS_PARTS, STEP_FIELDS, Meter, RunLog, plot_curves  # noqa: E402
+from .sampling import IndexSeededDataset, ResumableSampler, make_loader  # noqa: E402
+from .schedule import build_optimizer, build_scheduler  # noqa: E402
+from .train_args import build_parser, config_from_args  # noqa: E402
 
-LOSS_PARTS = ("total", "apm_cls", "apm_reg", "det_cls", "det_reg")
-COUNT_PARTS = ("num_pos_apm", "num_pos_det")
-STEP_FIELDS = ("step", "epoch", "lr", *LOSS_PARTS, *COUNT_PARTS, "images_per_s", "elapsed_s")
-EPOCH_FIELDS = ("epoch", "step", "lr", *LOSS_PARTS, *COUNT_PARTS, "images_per_s", "epoch_s", "elapsed_s",
-                "AP", "AP50", "AP75")  # fmt: skip
-#: redraw curves.png at most this often (matplotlib costs ~1 s; tiny epochs would pay it each time)
+#: redraw curves.png at most this often: drawing takes long next to the steps of a tiny epoch
 PLOT_EVERY_S = 60.0
 
 
@@ -71,367 +56,6 @@ class TrainingDiverged(TrainingError):
     """The loss became NaN/Inf; the last good checkpoint is kept."""
 
 
-# ---------------------------------------------------------------------------- options
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m training.train",
-        description="Train PADet (single process, or torchrun --nproc_per_node=N -m training.train ...).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--config", default="vgg16_384", choices=sorted(PRESETS), help="network preset")
-    p.add_argument("--data", required=True, type=Path, help="data directory (COCO layout, or VOC with --format voc)")
-    p.add_argument("--format", choices=("coco", "voc"), default="coco")
-    p.add_argument("--train-split", default=None, help="default: train (coco) / trainval (voc)")
-    p.add_argument("--val-split", default=None, help="default: val (coco) / test (voc)")
-    p.add_argument("--num-classes", type=int, default=None, help="default: the data set's")
-    p.add_argument("--width", type=float, default=None, help="channel multiplier (narrow variant: 0.125, 0.25)")
-    p.add_argument("--input-size", type=int, default=None)
-    p.add_argument("--no-apm-score", action="store_true", help="ablation: no APM_C branch / θ rule")
-    p.add_argument("--no-apm-reg", action="store_true", help="ablation: no APM_R anchor refinement")
-    p.add_argument("--fam", choices=FAM_MODES, default=None, help="FAM offset mode")
-    p.add_argument("--fam-detach", action="store_true", help="stop FAM gradients into the APM regression")
-    p.add_argument("--ohem", type=float, default=None, metavar="RATIO", help="hard-negative mining neg:pos ratio")
-    p.add_argument("--backbone-weights", type=Path, default=None, help="torchvision ImageNet weights file")
-    p.add_argument("--epochs", type=int, default=160)
-    p.add_argument("--batch-size", type=int, default=32, help="GLOBAL batch (per process: batch / world size)")
-    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",
-                   help="sgd (the paper's); adamw trains a from-scratch network in far fewer steps")  # fmt: skip
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (AdamW: beta1)")
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--warmup-epochs", type=float, default=5.0, help="linear warm-up from 1e-6, by iteration")
-    p.add_argument("--milestones", type=float, nargs="*", default=[100, 140], help="epochs where lr *= gamma")
-    p.add_argument("--gamma", type=float, default=0.1)
-    p.add_argument("--no-augment", action="store_true", help="train on resized images without SSD augmentation")
-    p.add_argument("--expand-max-ratio", type=float, default=4.0, help="SSD zoom-out up to this factor")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this much training")
-    p.add_argument("--max-steps", type=int, default=None, help="stop with a checkpoint after this many steps")
-    p.add_argument("--workers", type=int, default=2, help="data-loader processes per training process")
-    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
-    p.add_argument("--channels-last", choices=["auto", "yes", "no"], default="auto",
-                   help="NHWC memory format for the network (auto: yes for one CPU process, where it made a "
-                        "training step 1.4x faster in our measurements; no for DDP and CUDA, not measured)")  # fmt: skip
-    p.add_argument("--sync-bn", action="store_true", help="BatchNorm statistics over all processes")
-    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/NAME)")
-    p.add_argument("--name", default=None, help="run name for the default --out (default: the preset)")
-    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
-                   help="continue from a checkpoint (default OUT/last.pth)")  # fmt: skip
-    p.add_argument("--ckpt-every-steps", type=int, default=0, help="also checkpoint every N steps (0: per epoch only)")
-    p.add_argument("--eval-every", type=int, default=1, help="evaluate on the val split every N epochs (0: never)")
-    p.add_argument("--eval-batch-size", type=int, default=8)
-    p.add_argument("--log-every", type=int, default=10, help="write a step log row every N steps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cpu | cuda (default cuda when available)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
-def config_from_args(args: argparse.Namespace, num_classes: int):
-    """The network of these options (never with backbone weights: those are loaded once, here,
-    and a checkpoint's config must rebuild the trained network without the file)."""
-    over: dict[str, Any] = {}
-    if args.width is not None:
-        over["width"] = args.width
-    if args.input_size is not None:
-        over["input_size"] = args.input_size
-    if args.no_apm_score:
-        over["use_apm_score"] = False
-    if args.no_apm_reg:
-        over["use_apm_reg"] = False
-        if args.fam is None:
-            over["fam"] = "implicit"  # the default FAM needs APM_R's offsets
-    if args.fam is not None:
-        over["fam"] = args.fam
-    if args.fam_detach:
-        over["fam_detach"] = True
-    if args.ohem is not None:
-        over["neg_pos_ratio"] = args.ohem
-    try:
-        return make_config(args.config, num_classes, backbone_weights=None, **over)
-    except ValueError as e:
-        raise TrainingError(f"invalid network options: {e}") from e
-
-
-# ---------------------------------------------------------------------------- distributed
-@dataclass
-class Dist:
-    """This process's place in the job."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-
-def init_distributed(device_arg: str | None) -> tuple[Dist, torch.device]:
-    """Read torchrun's environment; start the process group (nccl on CUDA, gloo on CPU)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    kind = device_arg or ("cuda" if torch.cuda.is_available() else "cpu")
-    if kind.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise TrainingError("--device cuda asked for, but torch sees no CUDA device")
-        device = torch.device("cuda", local_rank if world > 1 else (torch.device(kind).index or 0))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device(kind)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
-    return Dist(rank, world, local_rank), device
-
-
-def any_rank(flag: bool, d: Dist, device: torch.device) -> bool:
-    """True when ``flag`` is true on any process (so that all stop together)."""
-    if not d.enabled:
-        return flag
-    t = torch.tensor([float(flag)], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
-class _AllReduceSum(torch.autograd.Function):
-    """Sum over processes with a gradient: y = Σ_r x_r on every process, so dL/dx_r is the sum
-    over processes of dL_r'/dy — another sum-all-reduce."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
-        x = x.clone()
-        dist.all_reduce(x)
-        return x
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        grad = grad.clone()
-        dist.all_reduce(grad)
-        return grad
-
-
-class GlooSyncBatchNorm(nn.BatchNorm2d):
-    """BatchNorm2d whose training statistics are those of the batch over all processes, on any
-    device (torch's ``SyncBatchNorm`` refuses CPU tensors). Mean and variance are two
-    autograd-aware all-reduces, so gradients flow to every process's inputs as they would in
-    one process on the global batch. The state dict is that of a ``BatchNorm2d``."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-            return super().forward(x)
-        all_reduce = _AllReduceSum.apply
-        c = x.shape[1]
-        n_local = torch.tensor([x.numel() / c], dtype=x.dtype, device=x.device)
-        s = all_reduce(torch.cat([x.sum((0, 2, 3)), n_local]))
-        n = s[c]
-        mean = s[:c] / n
-        centred = x - mean.view(1, c, 1, 1)
-        var = all_reduce((centred * centred).sum((0, 2, 3))) / n
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-                self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1).clamp(min=1)), alpha=m)
-        y = centred * torch.rsqrt(var + self.eps).view(1, c, 1, 1)
-        if self.affine:
-            y = y * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
-        return y
-
-    @classmethod
-    def convert(cls, module: nn.Module) -> nn.Module:
-        """Replace every ``BatchNorm2d`` of ``module`` (in place; parameters and buffers kept)."""
-        for name, child in module.named_children():
-            if type(child) is nn.BatchNorm2d:
-                new = cls(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
-                new.load_state_dict(child.state_dict())
-                new.to(child.weight.device if child.affine else child.running_mean.device)
-                setattr(module, name, new)
-            else:
-                cls.convert(child)
-        return module
-
-
-def global_loss(parts: dict[str, Tensor], d: Dist) -> Tensor:
-    """The loss whose DDP-averaged gradient equals one process's on the global batch: each
-    normalised part is rescaled from local to global positives (times the world size, which
-    DDP's averaging divides out). One process: ``parts["total"]`` unchanged."""
-    if not d.enabled:
-        return parts["total"]
-    zero = parts["total"].new_zeros(())
-    local = torch.stack([parts.get("num_pos_apm", zero), parts["num_pos_det"]]).detach().float()
-    total = local.clone()
-    dist.all_reduce(total)
-    scale = d.world * local.clamp(min=1) / total.clamp(min=1)
-    apm = parts.get("apm_cls", zero) + parts.get("apm_reg", zero)
-    det = parts["det_cls"] + parts["det_reg"]
-    return apm * scale[0] + det * scale[1]
-
-
-# ---------------------------------------------------------------------------- data
-class IndexSeededDataset(Dataset):
-    """Applies ``transform`` to ``base[i]`` with a generator seeded by (seed, epoch, i): a sample's
-    augmentation is the same whichever process or worker loads it, and a resumed run repeats
-    it exactly."""
-
-    def __init__(self, base: Any, transform: Any, seed: int) -> None:
-        self.base = with_transform(base, None)
-        self.transform = transform
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int):
-        image, target = self.base[index]
-        return self.transform(image, target, rng=np.random.default_rng([self.seed, self.epoch, index]))
-
-
-class ResumableSampler(DistributedSampler):
-    """``DistributedSampler`` (this process's share of a ``seed + epoch`` permutation) that can
-    start part-way through an epoch, for resuming. ``drop_last`` keeps every process's share the
-    same size, so the steps per epoch are those of one process with the global batch."""
-
-    def __init__(self, dataset: Dataset, d: Dist, seed: int) -> None:
-        super().__init__(dataset, num_replicas=d.world, rank=d.rank, shuffle=True, seed=seed, drop_last=True)
-        self.start = 0
-
-    def set_start(self, start: int) -> None:
-        """Skip the first ``start`` indices of this process's share (this epoch only)."""
-        self.start = start
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(list(super().__iter__())[self.start :])
-
-    def __len__(self) -> int:
-        return self.num_samples - self.start
-
-
-def make_loader(ds: IndexSeededDataset, sampler: ResumableSampler, batch: int, workers: int, seed: int, epoch: int) -> DataLoader:
-    from training.data import detection_collate
-
-    # own generator: creating the iterator must not draw from (and shift) the global torch RNG
-    g = torch.Generator().manual_seed(seed * 100003 + epoch)
-    return DataLoader(
-        ds,
-        batch_size=batch,
-        sampler=sampler,
-        num_workers=workers,
-        collate_fn=detection_collate,
-        drop_last=True,
-        generator=g,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=False,
-    )
-
-
-# ---------------------------------------------------------------------------- schedule
-def lr_factor(step: int, *, base_lr: float, iters_per_epoch: int, warmup_epochs: float,
-              milestones: Sequence[float], gamma: float, warmup_start: float = 1e-6) -> float:  # fmt: skip
-    """lr(step) / base_lr: linear warm-up from ``warmup_start`` over the first
-    ``warmup_epochs`` (by iteration), then ×``gamma`` at each milestone epoch passed."""
-    decay = gamma ** sum(step >= round(m * iters_per_epoch) for m in milestones)
-    warm = round(warmup_epochs * iters_per_epoch)
-    if step < warm:
-        lr = warmup_start + (base_lr - warmup_start) * step / warm
-        return lr / base_lr * decay
-    return decay
-
-
-# ---------------------------------------------------------------------------- logging
-class RunLog:
-    """Rows written both as CSV and JSON lines (``NAME.csv`` / ``NAME.jsonl``) in the run dir."""
-
-    def __init__(self, out: Path, name: str, fields: Sequence[str]) -> None:
-        self.csv, self.jsonl, self.fields = out / f"{name}.csv", out / f"{name}.jsonl", list(fields)
-
-    def rows(self) -> list[dict[str, Any]]:
-        if not self.jsonl.is_file():
-            return []
-        return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
-
-    def truncate(self, step: int) -> None:
-        """Drop rows after ``step`` (what a killed run logged past its last checkpoint)."""
-        rows = [r for r in self.rows() if r["step"] <= step]
-        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        with open(self.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, self.fields, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-
-    def append(self, row: dict[str, Any]) -> None:
-        new = not self.csv.is_file()
-        with open(self.csv, "a", newline="") as f:
-            w = csv.DictWriter(f, self.fields, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow(row)
-        with open(self.jsonl, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-
-def plot_curves(out: Path, steps: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> Path:
-    """``curves.png``: loss parts and lr by step, val AP/AP50 by epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
-    x = [r["step"] for r in steps]
-    for k in LOSS_PARTS:
-        y = [r.get(k) for r in steps]
-        if any(v is not None and v > 0 for v in y):
-            ax[0].plot(x, [v if v is not None else float("nan") for v in y], label=k)
-    ax[0].set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
-    ax[1].plot(x, [r["lr"] for r in steps])
-    ax[1].set(xlabel="step", ylabel="lr", title="learning rate")
-    ev = [r for r in epochs if r.get("AP50") is not None]
-    for k in ("AP50", "AP"):
-        ax[2].plot([r["epoch"] for r in ev], [r[k] for r in ev], marker="o", label=k)
-    ax[2].set(xlabel="epoch", ylabel="COCO metric", title="validation", ylim=(0, 1))
-    for a in (ax[0], ax[2]):
-        if a.get_legend_handles_labels()[0]:
-            a.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "curves.png"
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
-
-
-@dataclass
-class Meter:
-    """Running sums of the loss parts between two log rows."""
-
-    sums: dict[str, float] = field(default_factory=dict)
-    n: int = 0
-    images: int = 0
-    seconds: float = 0.0
-
-    def add(self, parts: dict[str, Tensor], images: int, seconds: float) -> None:
-        for k in (*LOSS_PARTS, *COUNT_PARTS):
-            if k in parts:
-                self.sums[k] = self.sums.get(k, 0.0) + float(parts[k].detach())
-        self.n += 1
-        self.images += images
-        self.seconds += seconds
-
-    def means(self) -> dict[str, float]:
-        out = {k: v / max(self.n, 1) for k, v in self.sums.items()}
-        out["images_per_s"] = self.images / self.seconds if self.seconds > 0 else 0.0
-        return out
-
-
-# ---------------------------------------------------------------------------- training
 class Trainer:
     """One training run (one process of it): data, model, optimizer and schedule, the loop,
     checkpoints and logs. ``epoch``/``epoch_step``/``step`` always describe the work done so far,
@@ -451,7 +75,10 @@ class Trainer:
                 "per process"
             )
         self._open_data()
-        self.cfg = config_from_args(self.args, self.num_classes)
+        try:
+            self.cfg = config_from_args(self.args, self.num_classes)
+        except ValueError as e:
+            raise TrainingError(f"invalid network options: {e}") from e
         self.out = args.out or Path("runs") / (args.name or self.cfg.name)
         if d.main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -546,18 +173,10 @@ class Trainer:
 
     def _build_optimizer(self) -> None:
         args = self.args
-        decay = [p for p in self.model.parameters() if p.ndim > 1]
-        no_decay = [p for p in self.model.parameters() if p.ndim <= 1]  # biases, BatchNorm
-        groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        if args.optimizer == "adamw":
-            self.opt = torch.optim.AdamW(groups, lr=args.lr, betas=(args.momentum, 0.999))
-        else:
-            self.opt = torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt,
-            lambda s: lr_factor(s, base_lr=args.lr, iters_per_epoch=self.iters, warmup_epochs=args.warmup_epochs,
-                                milestones=args.milestones, gamma=args.gamma),  # fmt: skip
-        )
+        self.opt = build_optimizer(self.model, args.optimizer, lr=args.lr, momentum=args.momentum,
+                                   weight_decay=args.weight_decay)  # fmt: skip
+        self.sched = build_scheduler(self.opt, base_lr=args.lr, iters_per_epoch=self.iters,
+                                     warmup_epochs=args.warmup_epochs, milestones=args.milestones, gamma=args.gamma)  # fmt: skip
         self.scaler = torch.amp.GradScaler("cuda", enabled=args.amp)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
@@ -736,7 +355,10 @@ class Trainer:
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Run a training from parsed options (see :func:`build_parser`); see :meth:`Trainer.run`."""
-    d, device = init_distributed(args.device)
+    try:
+        d, device = init_distributed(args.device)
+    except ValueError as e:
+        raise TrainingError(str(e)) from e
     try:
         return Trainer(args, d, device).run()
     finally:

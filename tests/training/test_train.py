@@ -16,7 +16,7 @@ import torch
 import training.train as train_mod
 from training.config import PADetConfig
 from training.model import PADet
-from training.train import lr_factor, main
+from training.train import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,16 +41,6 @@ def _free_port() -> int:
 
 def _load(path: Path) -> dict:
     return torch.load(path, weights_only=True)
-
-
-def test_lr_warms_up_linearly_by_iteration_then_steps_down_at_milestones():
-    kw = dict(base_lr=0.1, iters_per_epoch=10, warmup_epochs=2, milestones=[5, 8], gamma=0.1)
-    assert lr_factor(0, **kw) * 0.1 == pytest.approx(1e-6)
-    assert lr_factor(10, **kw) * 0.1 == pytest.approx(1e-6 + (0.1 - 1e-6) * 0.5)
-    assert lr_factor(20, **kw) == 1.0
-    assert lr_factor(49, **kw) == 1.0
-    assert lr_factor(50, **kw) == pytest.approx(0.1)
-    assert lr_factor(80, **kw) == pytest.approx(0.01)
 
 
 @pytest.mark.timeout(240)
