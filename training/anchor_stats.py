@@ -18,7 +18,6 @@ with their ground truth (bins 0.5-0.6 … 0.9-1.0, plus the forced matches under
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -181,18 +180,14 @@ def plot_stats(stats: dict[str, Any], path: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m training.anchor_stats",
-        description="Average positive/negative anchors per image before and after anchor promotion (paper Fig. 1, 2).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    from .evaluate import checkpoint_data_parser
+
+    p = checkpoint_data_parser(
+        "python -m training.anchor_stats",
+        "Average positive/negative anchors per image before and after anchor promotion (paper Fig. 1, 2).",
+        "train", "split / image set",
     )
-    p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--split", default="train")
-    p.add_argument("--format", choices=("coco", "voc"), default="coco")
     p.add_argument("--images", type=int, default=200, help="number of images (the first N of the split)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", type=Path, default=None, help="output prefix (default: CKPT_DIR/anchor_stats)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)

@@ -312,19 +312,25 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     return "\n".join(f"{k:>15s}: {metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k:>15s}: {metrics[k]}" for k in keys)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m training.evaluate",
-        description="COCO AP (pycocotools) of a PADet checkpoint on a data split; VOC mAP with --format voc.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def checkpoint_data_parser(prog: str, description: str, split_default: str | None, split_help: str) -> argparse.ArgumentParser:
+    """The options every "checkpoint on a data split" command shares (evaluate, anchor_stats)."""
+    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--data", required=True, type=Path, help="data directory (COCO layout, or VOC with --format voc)")
-    p.add_argument("--split", default=None, help="split / image set (default: val for coco, test for voc)")
+    p.add_argument("--split", default=split_default, help=split_help)
     p.add_argument("--format", choices=FORMATS, default="coco")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = checkpoint_data_parser(
+        "python -m training.evaluate",
+        "COCO AP (pycocotools) of a PADet checkpoint on a data split; VOC mAP with --format voc.",
+        None, "split / image set (default: val for coco, test for voc)",
+    )
+    p.add_argument("--workers", type=int, default=0)
     p.add_argument("--results", type=Path, default=None, help="COCO results JSON (default: next to the checkpoint)")
     p.add_argument("--metrics-json", type=Path, default=None, help="also write the metrics here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -7,21 +7,21 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .config import PRESETS
-
 
 def count_parameters(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .config import PRESETS  # here, not at the top: it imports torch (the encoders' registry)
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="vgg16_384", choices=sorted(PRESETS))
     ap.add_argument("--num-classes", type=int, default=80, help="foreground classes (COCO: 80)")
     ap.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0 = the paper's network)")
     ap.add_argument("--input-size", type=int, default=None)
     args = ap.parse_args(argv)
-    from .model import build_model  # here, not at the top: torch, so that run_entry_point can report it missing
+    from .model import build_model
 
     over = {"width": args.width}
     if args.input_size:

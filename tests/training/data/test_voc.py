@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from training.data import VOC_CLASSES, CocoDetection, VOCDetection, build_train_transform, voc_to_coco
 
@@ -115,13 +114,9 @@ def test_voc_to_coco_loads_in_pycocotools_and_matches_dataset(voc_root: Path, tm
 
 
 def _coco_ap(gt_json: Path, dets: list[dict]) -> float:
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(str(gt_json))
-        ev = COCOeval(gt, gt.loadRes(dets), "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return float(ev.stats[0])
+    from training.evaluate import coco_eval
+
+    return coco_eval(gt_json, dets)["AP"]
 
 
 def test_voc_to_coco_feeds_the_coco_evaluator_with_difficult_ignored(voc_root: Path, tmp_path: Path) -> None:
