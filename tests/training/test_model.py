@@ -122,27 +122,32 @@ def test_fam_detach_stops_gradient_into_apm_regression():
         assert (g is None or float(g.abs().sum()) == 0.0) == detach
 
 
-@pytest.mark.slow
-def test_vgg16_backbone_loads_torchvision_imagenet_layout_from_a_local_file(tmp_path):
-    torch.manual_seed(0)
-    tv = torchvision.models.vgg16(weights=None)
-    path = tmp_path / "vgg16-397923af.pth"
-    torch.save(tv.state_dict(), path)
-    model = build_model("vgg16_384", 3, backbone_weights=str(path))
-    torch.testing.assert_close(model.encoder.features[28].weight, tv.features[28].weight)  # conv5_3
-    # fc6 is torchvision's fc6 decimated (SSD's "reduced fc")
+def _vgg16_pairs(model, tv):
+    # conv5_3, and fc6 as torchvision's fc6 decimated (SSD's "reduced fc")
     w6 = tv.classifier[0].weight.view(4096, 512, 7, 7)[::4, :, ::3, ::3]
-    torch.testing.assert_close(model.encoder.fc6.weight, w6)
+    return [(model.encoder.features[28].weight, tv.features[28].weight), (model.encoder.fc6.weight, w6)]
+
+
+def _resnet101_pairs(model, tv):
+    return [(model.encoder.layer3[22].conv2.weight, tv.layer3[22].conv2.weight)]
 
 
 @pytest.mark.slow
-def test_resnet101_backbone_loads_torchvision_names(tmp_path):
+@pytest.mark.parametrize(
+    "preset, torchvision_name, file_name, pairs",
+    [
+        ("vgg16_384", "vgg16", "vgg16-397923af.pth", _vgg16_pairs),
+        ("resnet101_384", "resnet101", "resnet101.pth", _resnet101_pairs),
+    ],
+)
+def test_backbone_loads_torchvision_imagenet_weights_from_a_local_file(preset, torchvision_name, file_name, pairs, tmp_path):
     torch.manual_seed(0)
-    tv = torchvision.models.resnet101(weights=None)
-    path = tmp_path / "resnet101.pth"
+    tv = getattr(torchvision.models, torchvision_name)(weights=None)
+    path = tmp_path / file_name
     torch.save(tv.state_dict(), path)
-    model = build_model("resnet101_384", 3, backbone_weights=str(path))
-    torch.testing.assert_close(model.encoder.layer3[22].conv2.weight, tv.layer3[22].conv2.weight)
+    model = build_model(preset, 3, backbone_weights=str(path))
+    for ours, theirs in pairs(model, tv):
+        torch.testing.assert_close(ours, theirs)
 
 
 def test_missing_backbone_file_names_the_expected_file(tmp_path):
