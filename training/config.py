@@ -89,10 +89,10 @@ class PADetConfig:
     neg_pos_ratio: float | None = None
     smooth_l1_beta: float = 1.0
     #: [choice] initial foreground probability of the APM score and the classifier (RetinaNet's
-    #: prior), so the summed BCE/CE over ~18k anchors starts small. Kept clearly above ``theta``:
-    #: at 0.01 = θ every anchor started exactly on the θ rule's threshold, so float noise decided
-    #: which negatives the detection loss ignored (runs were not reproducible across memory
-    #: layouts or process counts). Above θ, the rule ignores only what the APM has learnt is easy.
+    #: prior), so the summed BCE/CE over all anchors starts small. Kept clearly above ``theta``: at
+    #: θ every anchor would start on the θ rule's threshold, and float noise (memory layout, process
+    #: count) would decide which negatives the detection loss ignores. Above θ, the rule ignores
+    #: only what the APM has learnt is easy.
     prior_prob: float = 0.02
 
     # --- encoder ---
