@@ -96,6 +96,13 @@ class Encoder(nn.Module):
     def forward(self, images: Tensor) -> list[Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def with_extra_taps(self, x: Tensor, feats: list[Tensor]) -> list[Tensor]:
+        """``feats`` plus the taps of the extra stride-2 stages (``self.extras``) run on ``x``."""
+        for stage in self.extras:
+            x = stage(x)
+            feats.append(x)
+        return feats
+
     def load_pretrained(self, path: str | Path) -> list[str]:
         """Load ImageNet weights from the local file ``path`` (never downloads); returns the names
         of the parameters set. FileNotFoundError (naming ``weights_file``) when there is no such

@@ -61,12 +61,7 @@ class ResNet101Encoder(Encoder):
         c3 = self.layer2(x)
         c4 = self.layer3(c3)
         c5 = self.layer4(c4)
-        feats = [c3, c4, c5]
-        x = c5
-        for e in self.extras:
-            x = e(x)
-            feats.append(x)
-        return feats
+        return self.with_extra_taps(c5, [c3, c4, c5])
 
     @torch.no_grad()
     def load_imagenet(self, state: dict[str, Tensor]) -> list[str]:

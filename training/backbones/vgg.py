@@ -72,10 +72,7 @@ class VGG16Encoder(Encoder):
                 feats.append(x)
         x = self.relu(self.fc7(self.relu(self.fc6(x))))
         feats.append(x)
-        for e in self.extras:
-            x = e(x)
-            feats.append(x)
-        return feats
+        return self.with_extra_taps(x, feats)
 
     @torch.no_grad()
     def load_imagenet(self, state: dict[str, Tensor]) -> list[str]:
