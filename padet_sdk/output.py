@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +38,7 @@ class VideoOutput:
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="padet-writer", daemon=True)
         self._thread.start()
+        weakref.finalize(self, _drain, self._queue, self._thread)  # at exit: flush and close the file
 
     def _run(self) -> None:
         import cv2
@@ -67,6 +69,12 @@ class VideoOutput:
         if self.error is not None:
             err, self.error = self.error, None
             raise SourceError(f"writing {self.path} failed: {err}") from err
+
+
+def _drain(q: "queue.Queue", thread: threading.Thread) -> None:
+    if thread.is_alive() and thread is not threading.current_thread():
+        q.put(None)
+        thread.join()
 
 
 def draw_overlay(img: np.ndarray, text: str) -> np.ndarray:

@@ -18,6 +18,7 @@ import queue
 import re
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -81,6 +82,9 @@ class FrameSource:
         self._queue: queue.Queue[Frame | None] = queue.Queue(maxsize=max(1, prefetch))  # file mode
         self._thread = threading.Thread(target=self._reader, name=f"padet-reader-{kind}", daemon=True)
         self._thread.start()
+        # a source still open at interpreter exit is stopped first (its capture released by the
+        # reader, not torn down under it by the exit)
+        weakref.finalize(self, _stop_reader, self._stop, self._thread)
 
     # ---- reader thread ---------------------------------------------------------------------
     def _reader(self) -> None:
@@ -197,6 +201,12 @@ class FrameSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stop_reader(stop: threading.Event, thread: threading.Thread) -> None:
+    stop.set()
+    if thread is not threading.current_thread():
+        thread.join(timeout=2.0)
 
 
 def _natural_key(p: Path) -> list[Any]:

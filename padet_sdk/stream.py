@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,43 +91,38 @@ class StreamStats:
         )
 
 
-class VideoStream:
-    """Iterator of :class:`FrameResult` (see :func:`stream`). Use it as a context manager, or
-    call :meth:`close`, when leaving the loop early: that finishes the output file."""
+class _Pipeline:
+    """The state of one :class:`VideoStream`. It holds no reference to the stream object, so
+    that dropping the stream (``break`` in a bare ``for``, an exception, the garbage collector)
+    frees it at once and its finalizer can close the pipeline."""
 
     def __init__(
         self, detector: "Detector", source: FrameSource, depth: int, output: str | Path | None,
-        output_fps: float | None, overlay: bool, max_frames: int | None, draw_min_score: float = 0.0,
+        output_fps: float | None, overlay: bool, max_frames: int | None, draw_min_score: float,
     ) -> None:
         self.detector = detector
         self.source = source
         self.depth = max(1, int(depth))
         self.output_path = output
-        self._output_fps = output_fps
-        self._overlay = overlay
-        self._draw_min_score = draw_min_score
-        self._max_frames = max_frames
+        self.output_fps = output_fps
+        self.overlay = overlay
+        self.draw_min_score = draw_min_score
+        self.max_frames = max_frames
         self.stats = StreamStats()
-        self._out: VideoOutput | None = None
-        self._gen = self._run()
-        self._closed = False
+        self.out: VideoOutput | None = None
+        self.closed = False
+        self.t_start = time.perf_counter()
 
-    def __iter__(self) -> "VideoStream":
-        return self
-
-    def __next__(self) -> FrameResult:
-        return next(self._gen)
-
-    def _run(self) -> Iterator[FrameResult]:
+    def results(self) -> Iterator[FrameResult]:
         pending: deque[tuple[Frame, PendingDetections]] = deque()
         recent: deque[float] = deque(maxlen=30)
-        t_start = time.perf_counter()
+        self.t_start = t_start = time.perf_counter()
         submitted = 0
         exhausted = False
         try:
             while True:
                 while not exhausted and len(pending) < self.depth:
-                    if self._max_frames is not None and submitted >= self._max_frames:
+                    if self.max_frames is not None and submitted >= self.max_frames:
                         exhausted = True
                         break
                     frame = self.source.read()
@@ -148,57 +144,89 @@ class VideoStream:
                 st.seconds = now - t_start
                 latency = (now - frame.t_capture) * 1e3
                 st.latencies_ms.append(latency)
-                res = FrameResult(frame.index, frame.image, dets, latency, fps, self.source.dropped, self._draw_min_score)
+                res = FrameResult(frame.index, frame.image, dets, latency, fps, self.source.dropped, self.draw_min_score)
                 if self.output_path is not None:
                     self._write(res)
                 yield res
         finally:
+            self.source.close()  # first: a live source stops being read at once
             for _, job in pending:  # let in-flight requests finish so they return to the pool
                 try:
                     job.result(timeout=30)
                 except Exception:  # noqa: BLE001
                     pass
-            self._finish(t_start)
+            self.finish()
 
     def _write(self, res: FrameResult) -> None:
-        if self._out is None:
+        if self.out is None:
             h, w = res.frame.shape[:2]
-            fps = self._output_fps or self.source.fps or 25.0
-            self._out = VideoOutput(self.output_path, fps, (w, h))  # type: ignore[arg-type]
-        overlay = self._overlay
-        self._out.write(lambda: res.annotated(overlay))  # drawn on the writer thread
+            fps = self.output_fps or self.source.fps or 25.0
+            self.out = VideoOutput(self.output_path, fps, (w, h))  # type: ignore[arg-type]
+        overlay = self.overlay
+        self.out.write(lambda: res.annotated(overlay))  # drawn on the writer thread
 
-    def _finish(self, t_start: float) -> None:
-        if self._closed:
+    def finish(self) -> None:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         self.source.close()
-        if self._out is not None:
-            self._out.close()
-            log.info("wrote %d frames to %s", self._out.frames, self._out.path)
+        if self.out is not None:
+            self.out.close()
+            log.info("wrote %d frames to %s", self.out.frames, self.out.path)
         st = self.stats
-        st.seconds = st.seconds or (time.perf_counter() - t_start)
+        st.seconds = st.seconds or (time.perf_counter() - self.t_start)
         st.dropped = self.source.dropped
         st.end_reason = self.source.end_reason
         log.info("stream %s: %s", self.source.name, st.summary())
 
+
+def _shutdown(gen: Iterator[FrameResult], pipe: _Pipeline) -> None:
+    """Finalizer of a :class:`VideoStream` (``close()``, garbage collection or interpreter exit):
+    stop the source, wait for in-flight inferences, flush and close the output, join threads."""
+    try:
+        gen.close()  # runs the generator's finally (a no-op if it never started)
+    except ValueError:  # closed from another thread while that thread is inside next()
+        pipe.source.close()
+    finally:
+        pipe.finish()
+
+
+class VideoStream:
+    """Iterator of :class:`FrameResult` (see :func:`stream`).
+
+    Safe to abandon: leaving a bare ``for`` early (``break``, an exception) or dropping the
+    stream finalises it at once (source stopped, in-flight inferences finished, output flushed
+    and closed, threads joined); a stream still referenced is finalised at interpreter exit.
+    ``with`` and :meth:`close` do the same explicitly, and report an output write failure."""
+
+    def __init__(
+        self, detector: "Detector", source: FrameSource, depth: int, output: str | Path | None,
+        output_fps: float | None, overlay: bool, max_frames: int | None, draw_min_score: float = 0.0,
+    ) -> None:
+        self._pipe = pipe = _Pipeline(detector, source, depth, output, output_fps, overlay, max_frames, draw_min_score)
+        self.detector, self.source, self.depth, self.output_path, self.stats = detector, source, pipe.depth, output, pipe.stats
+        self._gen = pipe.results()
+        self._finalizer = weakref.finalize(self, _shutdown, self._gen, pipe)
+
+    def __iter__(self) -> "VideoStream":
+        return self
+
+    def __next__(self) -> FrameResult:
+        return next(self._gen)
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
     def close(self) -> None:
         """Stop reading, wait for in-flight inferences, finish the output file."""
-        self._gen.close()
-        if not self._closed:  # never started
-            self._finish(time.perf_counter())
+        self._finalizer()
 
     def __enter__(self) -> "VideoStream":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def stream(

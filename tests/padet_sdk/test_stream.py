@@ -98,6 +98,76 @@ def test_leaving_the_loop_early_closes_the_output(det, video, tmp_path):
     assert s.source.end_reason == "closed"
 
 
+def _padet_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("padet-")}
+
+
+def test_breaking_out_of_a_bare_for_finalises_the_stream_at_once(det, video, tmp_path):
+    """No with/close(): the output is complete and playable and the threads are gone right
+    after the loop, not when the garbage collector or the interpreter exit gets to it."""
+    before = _padet_threads()
+    out = tmp_path / "bare.mp4"
+    for r in stream(det, video, output=out):
+        if r.index == 4:
+            break
+    assert _padet_threads() - before == set()
+    assert _frame_count(out) == 5
+    out2 = tmp_path / "raised.mp4"
+    with pytest.raises(KeyError):
+        for r in stream(det, video, output=out2):
+            if r.index == 2:
+                raise KeyError("in the loop body")
+    assert _padet_threads() - before == set()
+    assert _frame_count(out2) == 3
+
+
+def test_a_live_source_stops_being_read_after_break(det):
+    reads = []
+
+    def grab():
+        time.sleep(0.005)
+        reads.append(1)
+        return make_frame(96, 128, 1)
+
+    for r in stream(det, FrameSource(grab, name="cam", kind="camera", live=True)):
+        if r.index >= 2:
+            break
+    n = len(reads)
+    time.sleep(0.3)
+    assert len(reads) <= n + 1  # at most the read in progress at the break
+
+
+ABANDON_SCRIPT = """
+import sys, threading
+from padet_sdk import Detector, stream
+how, src, out = sys.argv[1:]
+det = Detector()
+s = stream(det, src, output=out) if how == "held" else None
+try:
+    for r in (s if s is not None else stream(det, src, output=out)):
+        if r.index == 4:
+            if how == "raise":
+                raise KeyError("in the loop body")
+            break
+except KeyError:
+    pass
+print("threads", sorted(t.name for t in threading.enumerate() if t.name.startswith("padet-")))
+"""
+
+
+@pytest.mark.parametrize("how", ["break", "raise", "held"])
+def test_an_abandoned_stream_exits_cleanly_and_leaves_a_playable_video(video, tmp_path, how):
+    """Was: "terminate called without an active exception" (rc 134) and a 44-byte mp4. "held":
+    the stream is still referenced when the script ends, so interpreter exit finalises it."""
+    out = tmp_path / f"{how}.mp4"
+    p = subprocess.run([sys.executable, "-c", ABANDON_SCRIPT, how, str(video), str(out)], capture_output=True,
+                       text=True, timeout=120, cwd=REPO)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    if how != "held":
+        assert "threads []" in p.stdout, p.stdout
+    assert _frame_count(out) == 5
+
+
 def test_max_frames_and_image_folder_source(det, tmp_path):
     for i in (10, 2, 1):  # natural order: 1, 2, 10
         cv2.imwrite(str(tmp_path / f"img{i}.png"), make_frame(60 + i, 80, i))
