@@ -89,6 +89,8 @@ def _detect(argv: list[str]) -> int:
 
     from . import Detector, PadetError, stream
     from .display import WINDOW, gui_problem
+    from .errors import SourceError
+    from .output import refuse_overwriting_input
     from .sources import IMAGE_EXTENSIONS
 
     show = args.show
@@ -97,6 +99,16 @@ def _detect(argv: list[str]) -> int:
         show = False
     src = Path(args.source)
     is_image = src.suffix.lower() in IMAGE_EXTENSIONS and src.is_file()
+    if is_image:
+        out = Path(args.output) if args.output else src.with_name(f"{src.stem}_padet{src.suffix}")
+        outputs = [out, out.with_suffix(".json")]
+    else:
+        outputs = [Path(args.output), Path(args.output).with_suffix(".jsonl")] if args.output else []
+    try:  # before anything is loaded or written
+        refuse_overwriting_input(args.source, *outputs)
+    except SourceError as e:
+        print(f"padet detect: {e}", file=sys.stderr)
+        return 2
     make = Detector if is_image else Detector.for_video
     try:
         det = make(args.model, device=args.device, backend=args.backend, conf=args.conf, num_threads=args.threads)
@@ -113,7 +125,6 @@ def _detect(argv: list[str]) -> int:
             for d in dets:
                 print(f"{d.class_name:<12} {d.score:.3f}  {[round(v, 1) for v in d.box]}")
             print(f"{len(dets)} detections in {dets.timing.total_ms:.1f} ms", file=sys.stderr)
-            out = Path(args.output) if args.output else src.with_name(f"{src.stem}_padet{src.suffix}")
             cv2.imwrite(str(out), dets.draw(frame))
             out.with_suffix(".json").write_text(dets.to_json())
             print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)

@@ -7,6 +7,7 @@ labels are drawn by :meth:`padet_sdk.detections.Detections.draw`.
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import weakref
@@ -77,6 +78,25 @@ def _drain(q: "queue.Queue", thread: threading.Thread) -> None:
         thread.join()
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """``a`` and ``b`` name one existing file (same path, a symlink or a hard link to it)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # either missing, unreadable, or not a path at all
+        return False
+
+
+def refuse_overwriting_input(source: object, *outputs: str | os.PathLike | None) -> None:
+    """Raise :class:`SourceError` before anything is written if an output would replace the
+    input file ``source`` (the same path, or another path to the same file)."""
+    if not isinstance(source, (str, os.PathLike)) or "://" in str(source) or str(source).strip().isdigit():
+        return  # a camera, a URL: nothing on disk to overwrite
+    for out in outputs:
+        if out is not None and same_file(source, out):
+            raise SourceError(f"refusing to overwrite the input {source} with the output {out} (the same file); "
+                              "choose another output path")  # fmt: skip
+
+
 def draw_overlay(img: np.ndarray, text: str) -> np.ndarray:
     """White-on-black status line in the top-left corner (in place)."""
     import cv2
@@ -88,4 +108,4 @@ def draw_overlay(img: np.ndarray, text: str) -> np.ndarray:
     return img
 
 
-__all__ = ["VideoOutput", "draw_overlay"]
+__all__ = ["VideoOutput", "draw_overlay", "refuse_overwriting_input", "same_file"]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from .output import VideoOutput, draw_overlay
+from .output import VideoOutput, draw_overlay, refuse_overwriting_input
 from .sources import Frame, FrameSource, open_source
 from .util import available_cores
 
@@ -261,9 +261,14 @@ def stream(
             yielded detections are not filtered: scoring a stream needs all of them).
         max_frames: stop after this many frames.
         live, read_timeout: see :func:`open_source`.
+    Raises :class:`~padet_sdk.errors.SourceError` if ``output`` is the source file itself
+    (the same path, a symlink or a hard link), before anything is written.
     The returned :class:`VideoStream` has ``stats`` (FPS, latency quantiles, dropped frames),
     logged at INFO when the stream ends.
     """
+    if output is not None:  # before anything is opened or written
+        on_disk = source.name if isinstance(source, FrameSource) and source.kind in ("file", "image") else source
+        refuse_overwriting_input(on_disk, output)
     src = source if isinstance(source, FrameSource) else open_source(source, live=live, read_timeout=read_timeout)
     if not detector.for_video_setup and available_cores() > 1:
         log.info("for video, Detector.for_video(...) is usually faster: several narrower inferences side by side "

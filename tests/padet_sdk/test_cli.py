@@ -6,7 +6,7 @@ import cv2
 import pytest
 
 from padet_sdk.cli import main
-from sdk_helpers import make_frame, model_and_files
+from sdk_helpers import make_frame, model_and_files, write_video
 
 
 def test_padet_help_lists_every_subcommand(capsys):
@@ -56,3 +56,31 @@ def test_benchmark_prints_one_row_per_engine(capsys):
     rows = [line for line in out.splitlines() if line.startswith("narrow.")]
     assert len(rows) == 3  # IR on OpenVINO; ONNX on onnxruntime and on OpenVINO
     assert "1.00x" in rows[0]
+
+
+def _other_path_to(path, how, tmp_path):
+    """``path`` itself, a symlink to it or a hard link to it (another name, one file)."""
+    if how == "same":
+        return path
+    alias = tmp_path / "alias" / f"other{path.suffix}"
+    alias.parent.mkdir(exist_ok=True)
+    (alias.symlink_to if how == "symlink" else alias.hardlink_to)(path)
+    return alias
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink"])
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_detect_refuses_to_overwrite_its_input(tmp_path, capsys, kind, how):
+    """Was: `padet detect c.mp4 --output c.mp4` left 9 of 300 frames, exit 0."""
+    if kind == "video":
+        src = write_video(tmp_path / "c.mp4", 10)
+    else:
+        src = tmp_path / "c.png"
+        cv2.imwrite(str(src), make_frame(120, 160, seed=1))
+    before = src.read_bytes()
+    out = _other_path_to(src, how, tmp_path)
+    assert main(["detect", str(src), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "refusing to overwrite the input" in err, err
+    assert src.read_bytes() == before
+    assert not src.with_suffix(".json").exists() and not src.with_suffix(".jsonl").exists()

@@ -168,6 +168,19 @@ def test_an_abandoned_stream_exits_cleanly_and_leaves_a_playable_video(video, tm
     assert _frame_count(out) == 5
 
 
+def test_stream_refuses_an_output_that_is_its_source_file(det, video, tmp_path):
+    before = video.read_bytes()
+    link = tmp_path / "link.mp4"
+    link.symlink_to(video)
+    for out in (video, str(video), link):
+        with pytest.raises(SourceError, match="refusing to overwrite the input"):
+            stream(det, str(video), output=out)
+    with pytest.raises(SourceError, match="refusing to overwrite"):  # an open file source too
+        with open_source(video) as src:
+            stream(det, src, output=link)
+    assert video.read_bytes() == before
+
+
 def test_max_frames_and_image_folder_source(det, tmp_path):
     for i in (10, 2, 1):  # natural order: 1, 2, 10
         cv2.imwrite(str(tmp_path / f"img{i}.png"), make_frame(60 + i, 80, i))
