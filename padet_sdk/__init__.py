@@ -13,7 +13,7 @@ is cheap.
 from .detections import Detection, Detections, Timing
 from .detector import DEFAULT_MODEL, Detector, PendingDetections
 from .errors import (
-    InvalidFrameError, MissingMetadataError, ModelLoadError, ModelNotFoundError, PadetError, SourceError,
+    DetectorClosedError, InvalidFrameError, MissingMetadataError, ModelLoadError, ModelNotFoundError, PadetError, SourceError,
 )
 from .metadata import MetadataError, ModelMetadata
 from .stream import FrameResult, FrameSource, StreamStats, VideoStream, open_source, stream
@@ -41,5 +41,6 @@ __all__ = [
     "MissingMetadataError",
     "MetadataError",
     "InvalidFrameError",
+    "DetectorClosedError",
     "SourceError",
 ]

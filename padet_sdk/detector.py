@@ -104,7 +104,8 @@ class Detector:
     Errors: :class:`~padet_sdk.errors.ModelNotFoundError` (no file),
     :class:`~padet_sdk.errors.ModelLoadError` (corrupt/unsupported file),
     :class:`~padet_sdk.errors.MissingMetadataError` (not a padet export),
-    :class:`~padet_sdk.errors.InvalidFrameError` (frame not HxWx3 uint8), ``ValueError`` (bad option).
+    :class:`~padet_sdk.errors.InvalidFrameError` (frame not HxWx3 uint8), ``ValueError`` (bad option),
+    :class:`~padet_sdk.errors.DetectorClosedError` (used after :meth:`close`).
     """
 
     def __init__(
@@ -262,6 +263,7 @@ class Detector:
         batch: list[Any] = [frames] if single else list(frames)  # type: ignore[list-item]
         if not batch:
             return []
+        self._backend.check_open()
         t0 = time.perf_counter()
         blob = self.preprocess(batch)
         t1 = time.perf_counter()
@@ -279,6 +281,7 @@ class Detector:
         """Start detecting one frame asynchronously; blocks only while ``num_requests``
         inferences are already in flight. Pre-processing runs in the calling thread, the
         post-processing in the thread that calls ``.result()``."""
+        self._backend.check_open()
         t0 = time.perf_counter()
         blob = self.preprocess([frame])
         t1 = time.perf_counter()
@@ -296,7 +299,10 @@ class Detector:
             self(np.zeros((s, s, 3), np.uint8))
 
     def close(self) -> None:
-        """Release worker threads (the model itself is freed with the object)."""
+        """Release worker threads (the model itself is freed with the object). Safe from any
+        thread: inferences in flight finish; calls and submits after it raise
+        :class:`~padet_sdk.errors.DetectorClosedError` (copies from :meth:`with_options` share
+        the engine, so they are closed too)."""
         self._backend.close()
 
     def __enter__(self) -> "Detector":

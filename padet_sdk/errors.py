@@ -29,6 +29,11 @@ class InvalidFrameError(PadetError, ValueError):
     """A frame is not an HxWx3 uint8 BGR image (wrong rank, channels, dtype, empty, None)."""
 
 
+class DetectorClosedError(PadetError, RuntimeError):
+    """The :class:`~padet_sdk.detector.Detector` was closed: calls and submits started after
+    ``close()`` raise this (inferences already running finish), on every engine."""
+
+
 class SourceError(PadetError, OSError):
     """A video source or output file cannot be opened."""
 
@@ -39,5 +44,6 @@ __all__ = [
     "ModelNotFoundError",
     "MissingMetadataError",
     "InvalidFrameError",
+    "DetectorClosedError",
     "SourceError",
 ]

@@ -144,7 +144,7 @@ def resolve_model_path(path: str | os.PathLike[str] | None) -> Path:
 
     Raises:
         ModelNotFoundError: no such file (or the default model is not installed).
-        ModelLoadError: ``path`` is a directory.
+        ModelLoadError: ``path`` is a directory or not a regular file (a FIFO, a device).
     """
     if path is None:
         if not DEFAULT_MODEL.is_file():
@@ -160,6 +160,8 @@ def resolve_model_path(path: str | os.PathLike[str] | None) -> Path:
         raise ModelNotFoundError(f"model file not found: {p}")
     if p.is_dir():
         raise ModelLoadError(f"{p} is a directory; pass the model's .xml or .onnx file")
+    if not p.is_file():  # a FIFO, socket or device: an engine would block reading it
+        raise ModelLoadError(f"{p} is not a regular file (a pipe, socket or device); pass the model's .xml or .onnx file")
     return p
 
 

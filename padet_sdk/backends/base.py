@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ModelLoadError
+from ..errors import DetectorClosedError, ModelLoadError
 from ..metadata import ModelMetadata
 
 
@@ -71,6 +71,16 @@ class Backend(abc.ABC):
     def __init__(self, path: Path, options: EngineOptions) -> None:
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (then calls raise :class:`DetectorClosedError`)."""
+        return getattr(self, "_closed", False)  # an engine that skipped Backend.__init__: never
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise DetectorClosedError("the detector was closed; create a new Detector to run more inferences")
 
     @abc.abstractmethod
     def infer(self, blob: np.ndarray) -> list[np.ndarray]:
@@ -78,15 +88,19 @@ class Backend(abc.ABC):
 
     def submit(self, blob: np.ndarray) -> "Future[list[np.ndarray]]":
         """:meth:`infer` started asynchronously. This default runs it on ``num_requests``
-        worker threads; an engine with its own asynchronous API overrides it."""
-        with self._executor_lock:
+        worker threads; an engine with its own asynchronous API overrides it.
+        Raises :class:`DetectorClosedError` after :meth:`close`."""
+        with self._executor_lock:  # held while submitting, so close() cannot shut the pool down in between
+            self.check_open()
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.num_requests, thread_name_prefix=self.thread_name_prefix)
-        return self._executor.submit(self.infer, blob)
+            return self._executor.submit(self.infer, blob)
 
     def close(self) -> None:
-        """Release worker threads (the model itself is freed with the object)."""
+        """Refuse new work, wait for the inferences in flight, release worker threads (the model
+        itself is freed with the object). Safe from any thread, and more than once."""
         with self._executor_lock:
+            self._closed = True
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)

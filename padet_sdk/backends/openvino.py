@@ -87,8 +87,28 @@ class OpenVINOBackend(Backend):
         except Exception as e:
             raise ModelLoadError(f"OpenVINO cannot compile {path} for device {options.device!r} ({config}): {first_line(e)}") from e
 
+    def _take_request(self) -> Any:
+        self.check_open()
+        req = self._pool.get()  # blocks while all requests are busy (back-pressure)
+        if self.closed:  # closed while this call waited
+            self._pool.put(req)
+            self.check_open()
+        return req
+
+    def close(self) -> None:
+        """Refuse new inferences and wait (up to 2 min) for those in flight to give back their request."""
+        super().close()
+        taken = []
+        try:
+            for _ in range(self.num_requests):
+                taken.append(self._pool.get(timeout=120))
+        except queue.Empty:
+            pass
+        for req in taken:
+            self._pool.put(req)
+
     def infer(self, blob: np.ndarray) -> list[np.ndarray]:
-        req = self._pool.get()
+        req = self._take_request()
         try:
             res = req.infer({0: blob}, share_inputs=True)  # outputs are copies: safe after release
             return [res[i] for i in self._out_idx]
@@ -97,7 +117,7 @@ class OpenVINOBackend(Backend):
 
     def submit(self, blob: np.ndarray) -> "Future[list[np.ndarray]]":
         fut: Future = Future()
-        req = self._pool.get()  # blocks while all requests are busy (back-pressure)
+        req = self._take_request()
 
         def done(_userdata: Any) -> None:
             try:

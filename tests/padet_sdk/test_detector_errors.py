@@ -2,8 +2,11 @@
 to do — never a bare engine error or a wrong result."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +15,8 @@ from sdk_helpers import model_and_files
 
 import padet_sdk.model_file as model_file
 from padet_sdk import (
-    Detector, InvalidFrameError, MissingMetadataError, ModelLoadError, ModelNotFoundError, PadetError,
+    Detector, DetectorClosedError, FrameSource, InvalidFrameError, MissingMetadataError, ModelLoadError,
+    ModelNotFoundError, PadetError, stream,
 )
 
 
@@ -142,3 +146,92 @@ def test_bad_frame_in_a_batch_names_its_position(det):
     good = np.zeros((50, 60, 3), np.uint8)
     with pytest.raises(InvalidFrameError, match="frame 1"):
         det([good, np.zeros((50, 60), np.uint8)])
+
+
+# ---------------------------------------------------------------- close() from another thread
+@pytest.mark.parametrize("kind", ["onnx", "xml"])
+def test_close_while_other_threads_use_the_detector(kind):
+    """Was (onnxruntime): RuntimeError 'cannot schedule new futures after shutdown'. Now calls in
+    flight finish, later ones raise DetectorClosedError, on both engines."""
+    _, files = model_and_files()
+    if kind not in files:
+        pytest.skip("no IR")
+    d = Detector(files[kind], num_requests=2)
+    frame = np.zeros((96, 128, 3), np.uint8)
+    d(frame)
+    errors: list[BaseException] = []
+    done = [0]
+    started = threading.Barrier(5)
+
+    def work(use_submit: bool) -> None:
+        started.wait()
+        try:
+            while True:
+                d.submit(frame).result(timeout=60) if use_submit else d(frame)
+                done[0] += 1
+        except DetectorClosedError:
+            pass
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i % 2 == 0,), daemon=True) for i in range(4)]
+    for t in threads:
+        t.start()
+    started.wait()
+    time.sleep(0.3)
+    d.close()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    assert done[0] > 0
+    for call in (lambda: d(frame), lambda: d.submit(frame)):
+        with pytest.raises(DetectorClosedError, match="closed") as e:
+            call()
+        assert isinstance(e.value, PadetError)
+    d.close()  # twice is fine
+
+
+def test_a_stream_over_a_closed_detector_ends_with_detector_closed_error(tmp_path):
+    _, files = model_and_files()
+    d = Detector(files["onnx"])
+    d.close()
+    src = FrameSource(lambda: np.zeros((64, 64, 3), np.uint8), name="gen", kind="camera", live=True)
+    with pytest.raises(DetectorClosedError):
+        for _ in stream(d, src):
+            pass
+
+
+def _load_in_thread(path, **kw):
+    """Detector(path) on a thread; (finished, exception) after at most 20 s (a FIFO must not hang)."""
+    box: list[BaseException | None] = []
+
+    def load():
+        try:
+            Detector(path, **kw)
+            box.append(None)
+        except BaseException as e:  # noqa: BLE001
+            box.append(e)
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    t.join(20)
+    if t.is_alive():  # unblock the reader so that the thread ends
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+    return (not t.is_alive() or bool(box)), (box[0] if box else None)
+
+
+@pytest.mark.parametrize("name,backend", [("x.onnx", "auto"), ("x.onnx", "openvino"), ("x.xml", "auto")])
+def test_a_fifo_named_like_a_model_is_refused_at_once(tmp_path, name, backend):
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    finished, err = _load_in_thread(fifo, backend=backend)
+    assert finished, "loading a FIFO hung"
+    assert isinstance(err, ModelLoadError) and "not a regular file" in str(err), err
+
+
+def test_a_directory_named_like_a_model_is_refused(tmp_path):
+    (tmp_path / "x.onnx").mkdir()
+    with pytest.raises(ModelLoadError, match="directory"):
+        Detector(tmp_path / "x.onnx")
