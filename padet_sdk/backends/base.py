@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import DetectorClosedError, ModelLoadError
+from ..errors import DetectorClosedError, MissingMetadataError, ModelLoadError
 from ..metadata import ModelMetadata
 
 
@@ -117,12 +117,32 @@ class Backend(abc.ABC):
         return {"num_threads": 1, "num_requests": max(2, cores)}
 
 
-def check_model_io(path: Path, meta: ModelMetadata, input_shape: Sequence[Any], output_names: Sequence[str]) -> None:
+def check_model_io(
+    path: Path, meta: ModelMetadata, input_shape: Sequence[Any], output_names: Sequence[str],
+    output_shapes: Sequence[Sequence[Any]] | None = None,
+) -> None:
     """Fail at load time, with a clear message, when graph and metadata disagree
-    (``input_shape`` with -1 for dynamic dimensions)."""
+    (shapes with -1 for dynamic dimensions): the input size, the outputs' names and, given
+    ``output_shapes`` (in ``output_names`` order), their anchor count and class count."""
     missing = [n for n in meta.outputs if n not in output_names]
     if missing:
         raise ModelLoadError(f"{path}: outputs {missing} named in the PADet metadata are not in the graph ({list(output_names)})")
+    for name in meta.outputs if output_shapes is not None else ():
+        got = list(output_shapes[list(output_names).index(name)])  # type: ignore[index]
+        want = meta.output_shape(name)
+        if len(got) != 1 + len(want):
+            raise ModelLoadError(f"{path}: output {name} has shape {got}, expected (B, {', '.join(map(str, want))})")
+        n, k = got[1], (got[2] if len(got) > 2 else None)
+        if isinstance(n, int) and n not in (-1, want[0]):
+            raise MissingMetadataError(
+                f"{path}: output {name} has {n} anchors but the metadata's anchors (feature_sizes, anchor_scales, "
+                f"anchor_extra_ratios) number {want[0]}; the metadata does not belong to this graph"
+            )
+        if name == "cls_scores" and isinstance(k, int) and k not in (-1, want[1]):
+            raise MissingMetadataError(
+                f"{path}: output cls_scores has {k} columns (background + {k - 1} classes) but class_names "
+                f"lists {meta.num_classes}: {list(meta.class_names)}"
+            )
     s = meta.input_size
     if len(input_shape) != 4 or any(isinstance(d, int) and d not in (want, -1) for d, want in zip(input_shape[1:], (3, s, s))):
         raise ModelLoadError(f"{path}: input shape {list(input_shape)} does not match metadata input_size {s} (expected (B, 3, {s}, {s}))")

@@ -63,7 +63,9 @@ class OnnxRuntimeBackend(Backend):
             raise MissingMetadataError(f"{path}: {e}") from e
         inp = self.session.get_inputs()[0]
         dims = [d if isinstance(d, int) else -1 for d in inp.shape]
-        check_model_io(path, self.metadata, dims, [o.name for o in self.session.get_outputs()])
+        outs = self.session.get_outputs()
+        shapes = [[d if isinstance(d, int) else -1 for d in o.shape] for o in outs]
+        check_model_io(path, self.metadata, dims, [o.name for o in outs], shapes)
         self.static_batch = dims[0] if dims and dims[0] != -1 else None
         self._input = inp.name
         self.num_requests = int(options.num_requests or 2)

@@ -54,7 +54,9 @@ class OpenVINOBackend(Backend):
         pshape = model.input(0).get_partial_shape()
         dims = [d.get_length() if d.is_static else -1 for d in pshape] if pshape.rank.is_static else []
         out_names = [o.get_any_name() for o in model.outputs]
-        check_model_io(path, self.metadata, dims, out_names)
+        shapes = [[d.get_length() if d.is_static else -1 for d in o.get_partial_shape()] if o.get_partial_shape().rank.is_static
+                  else [-1, -1, -1][: 2 + (n != "apm_scores")] for o, n in zip(model.outputs, out_names)]  # fmt: skip
+        check_model_io(path, self.metadata, dims, out_names, shapes)
         self.static_batch = dims[0] if dims[0] != -1 else None
         self.compiled = self._compile(core, model, path, options)
         self._out_idx = [out_names.index(n) for n in self.metadata.outputs]
