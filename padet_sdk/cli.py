@@ -46,6 +46,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def unit_float(text: str) -> float:
+    """argparse ``type`` for thresholds such as ``--conf``: a finite number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text}")
+    return value
+
+
+def _make_parent(path: Path) -> str | None:
+    """Create the folder of an output file; the reason it cannot be created, or None."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((a for a in (path.parent, *path.parent.parents) if a.exists() and not a.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else (e.strerror or str(e))
+        return f"cannot create the output folder {path.parent}: {why}"
+    return None
+
+
 def _delegate(name: str, argv: list[str]) -> int:
     module, extra, _ = DELEGATED[name]
     if name == "export" and "--format" in argv:
@@ -76,10 +98,10 @@ def _detect(argv: list[str]) -> int:
     p.add_argument("--output", "-o", default=None,
                    help="annotated image (for an image) or .mp4 video (otherwise); JSON goes beside it")
     p.add_argument("--show", action="store_true", help="show a window (needs an OpenCV with GUI support)")
-    p.add_argument("--conf", type=float, default=None, help="minimum score (default: the model's)")
+    p.add_argument("--conf", type=unit_float, default=None, help="minimum score in [0, 1] (default: the model's)")
     p.add_argument("--backend", choices=backend_names(), default="auto")
     p.add_argument("--device", default="CPU", help="OpenVINO device (CPU, GPU, AUTO)")
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--max-frames", type=positive_int, default=None)
     p.add_argument("--threads", type=positive_int, default=None,
                    help="inference threads in all (default: the engine's for an image; for video several "
                         "narrower inferences side by side, see Detector.for_video)")
@@ -109,10 +131,17 @@ def _detect(argv: list[str]) -> int:
     except SourceError as e:
         print(f"padet detect: {e}", file=sys.stderr)
         return 2
+    if is_image and outputs[0].suffix.lower() not in IMAGE_EXTENSIONS:
+        print(f"padet detect: the input is an image, so --output must be an image file ({', '.join(IMAGE_EXTENSIONS)}), "
+              f"got {outputs[0]}", file=sys.stderr)  # fmt: skip
+        return 2
+    if outputs and (problem := _make_parent(outputs[0])):
+        print(f"padet detect: {problem}", file=sys.stderr)
+        return 2
     make = Detector if is_image else Detector.for_video
     try:
         det = make(args.model, device=args.device, backend=args.backend, conf=args.conf, num_threads=args.threads)
-    except PadetError as e:
+    except (PadetError, ValueError) as e:
         print(f"padet detect: {e}", file=sys.stderr)
         return 1
     try:
@@ -125,7 +154,15 @@ def _detect(argv: list[str]) -> int:
             for d in dets:
                 print(f"{d.class_name:<12} {d.score:.3f}  {[round(v, 1) for v in d.box]}")
             print(f"{len(dets)} detections in {dets.timing.total_ms:.1f} ms", file=sys.stderr)
-            cv2.imwrite(str(out), dets.draw(frame))
+            try:
+                written = cv2.imwrite(str(out), dets.draw(frame))
+            except cv2.error as e:
+                written, why = False, f": {str(e).strip().splitlines()[-1]}"
+            else:
+                why = " (no permission, disk full, or a format this OpenCV cannot encode)"
+            if not written:
+                print(f"padet detect: cannot write image {out}{why}", file=sys.stderr)
+                return 1
             out.with_suffix(".json").write_text(dets.to_json())
             print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
             if show:
@@ -148,7 +185,7 @@ def _detect(argv: list[str]) -> int:
                 jsonl.close()
         print(results.stats.summary())
         return 0
-    except (PadetError, ValueError) as e:
+    except (PadetError, ValueError, OSError) as e:
         print(f"padet detect: {e}", file=sys.stderr)
         return 1
     finally:

@@ -20,7 +20,7 @@ from . import native
 from .backends import Backend, EngineOptions, backend_class, choose_backend
 from .cpu import warn_if_int8_mismatch
 from .detections import DETECTION_DTYPE, Detections, Timing
-from .errors import ModelLoadError
+from .errors import FramePathError, ModelLoadError
 from .metadata import INPUT_NAME, ModelMetadata
 from .model_file import DEFAULT_MODEL, resolve_model_path
 from .options import NMS_METHODS, PostprocessOptions
@@ -104,7 +104,8 @@ class Detector:
     Errors: :class:`~padet_sdk.errors.ModelNotFoundError` (no file),
     :class:`~padet_sdk.errors.ModelLoadError` (corrupt/unsupported file),
     :class:`~padet_sdk.errors.MissingMetadataError` (not a padet export),
-    :class:`~padet_sdk.errors.InvalidFrameError` (frame not HxWx3 uint8), ``ValueError`` (bad option),
+    :class:`~padet_sdk.errors.InvalidFrameError` (frame not HxWx3 uint8; ``FramePathError``, also a
+    ``TypeError``, for a path such as ``det("photo.jpg")``), ``ValueError`` (bad option),
     :class:`~padet_sdk.errors.DetectorClosedError` (used after :meth:`close`).
     """
 
@@ -259,6 +260,7 @@ class Detector:
 
     def __call__(self, frames: np.ndarray | Sequence[np.ndarray]) -> Detections | list[Detections]:
         """Detect objects in one BGR frame (→ Detections) or a list of frames (one batch → list)."""
+        _refuse_path(frames)
         single = frames is None or isinstance(frames, np.ndarray)
         batch: list[Any] = [frames] if single else list(frames)  # type: ignore[list-item]
         if not batch:
@@ -281,6 +283,7 @@ class Detector:
         """Start detecting one frame asynchronously; blocks only while ``num_requests``
         inferences are already in flight. Pre-processing runs in the calling thread, the
         post-processing in the thread that calls ``.result()``."""
+        _refuse_path(frame)
         self._backend.check_open()
         t0 = time.perf_counter()
         blob = self.preprocess([frame])
@@ -320,6 +323,14 @@ class Detector:
         new.postprocess_options = self.postprocess_options.replace(**overrides)
         new.nms = new.postprocess_options.nms
         return new
+
+
+def _refuse_path(frames: Any) -> None:
+    """A str/bytes/path is not a frame (a str would otherwise count as a list of letters):
+    :class:`~padet_sdk.errors.FramePathError`, an InvalidFrameError and a TypeError."""
+    if isinstance(frames, (str, bytes, os.PathLike)):
+        raise FramePathError(f"Detector takes a frame (an HxWx3 uint8 BGR numpy array) or a list of frames, not the path "
+                        f"{os.fsdecode(frames)!r}: read the image first, det(cv2.imread(path))")  # fmt: skip
 
 
 def _postprocess_options(

@@ -29,6 +29,11 @@ class InvalidFrameError(PadetError, ValueError):
     """A frame is not an HxWx3 uint8 BGR image (wrong rank, channels, dtype, empty, None)."""
 
 
+class FramePathError(InvalidFrameError, TypeError):
+    """A path (str, bytes, os.PathLike) was passed where a frame belongs: read it with
+    ``cv2.imread`` first. Also a ``TypeError``, since a str is not a frame at all."""
+
+
 class DetectorClosedError(PadetError, RuntimeError):
     """The :class:`~padet_sdk.detector.Detector` was closed: calls and submits started after
     ``close()`` raise this (inferences already running finish), on every engine."""
@@ -44,6 +49,7 @@ __all__ = [
     "ModelNotFoundError",
     "MissingMetadataError",
     "InvalidFrameError",
+    "FramePathError",
     "DetectorClosedError",
     "SourceError",
 ]

@@ -28,7 +28,10 @@ class VideoOutput:
         import cv2
 
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SourceError(f"cannot write video {self.path}: cannot create the folder {self.path.parent} ({e.strerror or e})") from e
         self.size = size
         fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
         self._writer = cv2.VideoWriter(str(self.path), fourcc, float(fps), size)

@@ -12,6 +12,7 @@ devices) get :func:`to_blob_numpy`, which gives the same blob and is tested to.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any, Sequence
 
@@ -37,7 +38,8 @@ def check_frame(frame: Any, where: str = "frame") -> np.ndarray:
     if not isinstance(frame, np.ndarray):
         raise InvalidFrameError(
             f"{where} must be a numpy array (H, W, 3) uint8 in BGR order, got {type(frame).__name__}; "
-            "for a PIL image use cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)"
+            + ("for a file path read it first with cv2.imread(path)" if isinstance(frame, (str, bytes, os.PathLike))
+               else "for a PIL image use cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)")
         )
     shape = frame.shape
     if frame.ndim == 2 or (frame.ndim == 3 and shape[2] == 1):

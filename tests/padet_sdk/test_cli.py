@@ -84,3 +84,58 @@ def test_detect_refuses_to_overwrite_its_input(tmp_path, capsys, kind, how):
     assert len(err.splitlines()) == 1 and "refusing to overwrite the input" in err, err
     assert src.read_bytes() == before
     assert not src.with_suffix(".json").exists() and not src.with_suffix(".jsonl").exists()
+
+
+def _image(tmp_path):
+    img = tmp_path / "in.png"
+    cv2.imwrite(str(img), make_frame(120, 160, seed=2))
+    return img
+
+
+def _one_line_error(capsys, *must_contain):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert all(m in last for m in must_contain), err
+    return last
+
+
+@pytest.mark.parametrize("conf", ["2", "-0.5", "nan", "inf", "high"])
+def test_detect_refuses_a_conf_outside_0_1_without_a_traceback(tmp_path, capsys, conf):
+    with pytest.raises(SystemExit) as e:
+        main(["detect", str(_image(tmp_path)), "--conf", conf])
+    assert e.value.code == 2
+    _one_line_error(capsys, "--conf", conf)
+
+
+def test_detect_creates_a_missing_output_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "sub" / "o.png"
+    assert main(["detect", str(_image(tmp_path)), "--output", str(out)]) == 0
+    assert cv2.imread(str(out)) is not None and out.with_suffix(".json").is_file()
+    video = write_video(tmp_path / "c.mp4", 4)
+    vout = tmp_path / "v" / "new" / "o.mp4"
+    assert main(["detect", str(video), "--output", str(vout)]) == 0
+    assert vout.is_file() and vout.with_suffix(".jsonl").is_file()
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_detect_says_when_the_output_folder_cannot_be_created(tmp_path, capsys, kind):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    src = _image(tmp_path) if kind == "image" else write_video(tmp_path / "c.mp4", 4)
+    out = blocker / "sub" / ("o.png" if kind == "image" else "o.mp4")
+    assert main(["detect", str(src), "--output", str(out)]) == 2
+    _one_line_error(capsys, "cannot create the output folder", "is a file, not a folder")
+
+
+def test_detect_refuses_a_video_output_for_an_image(tmp_path, capsys):
+    assert main(["detect", str(_image(tmp_path)), "--output", str(tmp_path / "o.mp4")]) == 2
+    _one_line_error(capsys, "image file", "o.mp4")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_detect_reports_an_image_that_cannot_be_written(tmp_path, capsys):
+    out = tmp_path / "taken.png"
+    out.mkdir()  # a folder where the image should go: cv2.imwrite fails
+    assert main(["detect", str(_image(tmp_path)), "--output", str(out)]) == 1
+    _one_line_error(capsys, "cannot write image", "taken.png")

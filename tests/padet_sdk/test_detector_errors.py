@@ -7,6 +7,7 @@ import re
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,3 +236,16 @@ def test_a_directory_named_like_a_model_is_refused(tmp_path):
     (tmp_path / "x.onnx").mkdir()
     with pytest.raises(ModelLoadError, match="directory"):
         Detector(tmp_path / "x.onnx")
+
+
+@pytest.mark.parametrize("path", ["", "photo.jpg", b"photo.jpg"])
+def test_a_path_is_not_a_frame(det, path):
+    """Was: det("") returned [] (a str counted as a list of letters)."""
+    for call in (det, det.submit):
+        with pytest.raises(TypeError, match=r"cv2\.imread") as e:
+            call(path)
+        assert isinstance(e.value, InvalidFrameError)
+    with pytest.raises(TypeError, match=r"cv2\.imread"):
+        det(Path("photo.jpg"))
+    with pytest.raises(InvalidFrameError, match=r"cv2\.imread"):
+        det([path or "x"])

@@ -181,6 +181,14 @@ def test_stream_refuses_an_output_that_is_its_source_file(det, video, tmp_path):
     assert video.read_bytes() == before
 
 
+def test_an_output_folder_that_cannot_be_created_is_a_source_error(det, video, tmp_path):
+    """Was: a raw FileNotFoundError/NotADirectoryError from the writer."""
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SourceError, match="cannot create the folder"):
+        for _ in stream(det, video, output=tmp_path / "afile" / "sub" / "o.mp4"):
+            pass
+
+
 def test_max_frames_and_image_folder_source(det, tmp_path):
     for i in (10, 2, 1):  # natural order: 1, 2, 10
         cv2.imwrite(str(tmp_path / f"img{i}.png"), make_frame(60 + i, 80, i))
