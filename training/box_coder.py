@@ -31,10 +31,12 @@ def encode(boxes: Tensor, anchors: Tensor, variances: tuple[float, float] = DEFA
 
 
 def decode(deltas: Tensor, anchors: Tensor, variances: tuple[float, float] = DEFAULT_VARIANCES) -> Tensor:
-    """Inverse of :func:`encode`: boxes (cxcywh) from deltas on anchors. Computed in fp32."""
+    """Inverse of :func:`encode`: boxes (cxcywh) from deltas on anchors. Computed in fp32 (fp64
+    when either input is fp64: ``train.py --dtype float64``, whose targets must not be rounded)."""
     v0, v1 = variances
-    deltas = deltas.float()
-    anchors = anchors.float()
+    dtype = torch.float64 if torch.float64 in (deltas.dtype, anchors.dtype) else torch.float32
+    deltas = deltas.to(dtype)
+    anchors = anchors.to(dtype)
     cxcy = anchors[..., :2] + deltas[..., :2] * v0 * anchors[..., 2:]
     wh = anchors[..., 2:] * torch.exp(torch.clamp(deltas[..., 2:] * v1, max=BBOX_XFORM_CLIP))
     return torch.cat([cxcy, wh], dim=-1)

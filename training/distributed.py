@@ -130,7 +130,7 @@ def global_loss(parts: dict[str, Tensor], d: Dist) -> Tensor:
     if not d.enabled:
         return parts["total"]
     zero = parts["total"].new_zeros(())
-    local = torch.stack([parts.get("num_pos_apm", zero), parts["num_pos_det"]]).detach().float()
+    local = torch.stack([parts.get("num_pos_apm", zero), parts["num_pos_det"]]).detach().to(zero.dtype)
     total = local.clone()
     dist.all_reduce(total)
     scale = d.world * local.clamp(min=1) / total.clamp(min=1)

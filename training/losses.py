@@ -22,6 +22,12 @@ from .matcher import Match, ignore_easy_negatives, match
 IGNORE_INDEX = -100
 
 
+def _f32(x: Tensor) -> Tensor:
+    """At least float32: float16/bfloat16 outputs (AMP) are raised to float32, float64 ones (the
+    float64 training of numerical checks, ``train.py --dtype float64``) are kept."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 @dataclass
 class Targets:
     """Per-anchor training targets for a batch (B images, N anchors)."""
@@ -40,11 +46,11 @@ def assign_targets(outputs, anchors: Tensor, targets: list[dict[str, Tensor]], c
     """
     v = cfg.anchors.variances
     has_apm = outputs.apm_logits is not None or outputs.apm_deltas is not None
-    anchors = anchors.float()
+    anchors = _f32(anchors)
     anchors_xyxy = cxcywh_to_xyxy(anchors)
     apm_m, apm_b, det_l, det_b = [], [], [], []
     for b, t in enumerate(targets):
-        gt = t["boxes"].to(anchors.device).float()
+        gt = _f32(t["boxes"].to(anchors.device))
         labels = t["labels"].to(anchors.device)
         gt_cxcywh = xyxy_to_cxcywh(gt)
         gt_cxcywh = torch.cat([gt_cxcywh[:, :2], gt_cxcywh[:, 2:].clamp(min=1e-6)], dim=1)
@@ -55,7 +61,7 @@ def assign_targets(outputs, anchors: Tensor, targets: list[dict[str, Tensor]], c
         promoted = decode(outputs.apm_deltas[b].detach(), anchors, v) if outputs.apm_deltas is not None else anchors
         m = match(gt, cxcywh_to_xyxy(promoted), cfg.pos_iou, cfg.neg_iou)
         if outputs.apm_logits is not None:
-            m = ignore_easy_negatives(m, torch.sigmoid(outputs.apm_logits[b].detach().float()), cfg.postprocess.theta)
+            m = ignore_easy_negatives(m, torch.sigmoid(_f32(outputs.apm_logits[b].detach())), cfg.postprocess.theta)
         lab = torch.zeros_like(m)
         if len(gt):
             lab = torch.where(m >= 0, labels[m.clamp(min=0)], lab)
@@ -94,27 +100,24 @@ def padet_loss(outputs, anchors: Tensor, targets: list[dict[str, Tensor]], cfg: 
         parts["apm_reg"] = zero
         if outputs.apm_logits is not None:
             valid = t.apm_matches != Match.IGNORE
-            parts["apm_cls"] = (
-                F.binary_cross_entropy_with_logits(
-                    outputs.apm_logits[valid].float(), pos[valid].float(), reduction="sum"
-                )
-                / n_apm
-            )
+            logits = _f32(outputs.apm_logits[valid])
+            bce = F.binary_cross_entropy_with_logits(logits, pos[valid].to(logits.dtype), reduction="sum")
+            parts["apm_cls"] = bce / n_apm
         if outputs.apm_deltas is not None:
             parts["apm_reg"] = (
-                F.smooth_l1_loss(outputs.apm_deltas[pos].float(), t.apm_boxes[pos], beta=beta, reduction="sum") / n_apm
+                F.smooth_l1_loss(_f32(outputs.apm_deltas[pos]), t.apm_boxes[pos], beta=beta, reduction="sum") / n_apm
             )
         parts["num_pos_apm"] = pos.sum().float()
     labels = t.det_labels
     pos = labels > 0
     n_d = pos.sum().clamp(min=1).float()
-    logits = outputs.cls_logits.float()
+    logits = _f32(outputs.cls_logits)
     ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
     ce = ce.view(labels.shape)
     if cfg.neg_pos_ratio is not None:
         ce = ce * _hard_negative_mask(ce, labels, cfg.neg_pos_ratio)
     parts["det_cls"] = ce.sum() / n_d
-    parts["det_reg"] = F.smooth_l1_loss(outputs.det_deltas[pos].float(), t.det_boxes[pos], beta=beta, reduction="sum") / n_d
+    parts["det_reg"] = F.smooth_l1_loss(_f32(outputs.det_deltas[pos]), t.det_boxes[pos], beta=beta, reduction="sum") / n_d
     parts["num_pos_det"] = pos.sum().float()
     parts["total"] = sum(v for k, v in parts.items() if not k.startswith("num_"))
     return parts

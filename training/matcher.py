@@ -33,7 +33,8 @@ def match(gt_boxes: Tensor, anchors_xyxy: Tensor, pos_iou: float = 0.5, neg_iou:
     n = anchors_xyxy.shape[0]
     if gt_boxes.numel() == 0:
         return torch.full((n,), Match.NEGATIVE, dtype=torch.long, device=anchors_xyxy.device)
-    iou = box_iou(gt_boxes.float(), anchors_xyxy.float())  # (G, N)
+    dtype = torch.float64 if torch.float64 in (gt_boxes.dtype, anchors_xyxy.dtype) else torch.float32
+    iou = box_iou(gt_boxes.to(dtype), anchors_xyxy.to(dtype))  # (G, N)
     best_iou, best_gt = iou.max(dim=0)  # per anchor
     matches = torch.full((n,), Match.IGNORE, dtype=torch.long, device=anchors_xyxy.device)
     matches[best_iou < neg_iou] = Match.NEGATIVE

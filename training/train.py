@@ -16,6 +16,7 @@ epoch, ``curves.png``, checkpoints ``last.pth`` and ``best.pth`` (best val AP50)
 from __future__ import annotations
 
 import argparse
+import copy
 import random
 import sys
 import time
@@ -63,8 +64,11 @@ class Trainer:
 
     def __init__(self, args: argparse.Namespace, d: Dist, device: torch.device) -> None:
         self.args, self.d, self.device = args, d, device
+        if args.amp and args.dtype != "float32":
+            raise TrainingError(f"--amp computes in float16; it cannot be combined with --dtype {args.dtype}")
         if args.amp and device.type != "cuda":
             raise TrainingError("--amp needs a CUDA device")
+        self.dtype = getattr(torch, args.dtype)
         if args.batch_size % d.world:
             raise TrainingError(f"--batch-size {args.batch_size} (global) is not divisible by the {d.world} processes")
         self.per_proc = args.batch_size // d.world
@@ -149,7 +153,7 @@ class Trainer:
             self.args.channels_last == "auto" and self.device.type == "cpu" and not self.d.enabled
         )
         self.memory_format = torch.channels_last if nhwc else torch.contiguous_format
-        self.model = model.to(self.device, memory_format=self.memory_format).train()
+        self.model = model.to(self.device, self.dtype, memory_format=self.memory_format).train()
         self.net: nn.Module = self.model
         if self.d.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -225,7 +229,9 @@ class Trainer:
         """Evaluate on rank 0 (the others wait); True when AP50 is the best so far."""
         improved = False
         if self.d.main:
-            m = evaluate(self.model, self.val_ds, batch_size=self.args.eval_batch_size, device=self.device,
+            # evaluation feeds float32 images: a float64 run is scored on a float32 copy
+            model = self.model if self.dtype == torch.float32 else copy.deepcopy(self.model).float()
+            m = evaluate(model, self.val_ds, batch_size=self.args.eval_batch_size, device=self.device,
                          progress=not self.args.quiet)  # fmt: skip
             self.metrics = m
             improved = self.best is None or m["AP50"] > self.best
@@ -247,7 +253,9 @@ class Trainer:
 
     def train_step(self, images: Tensor, targets: list[dict[str, Any]]) -> tuple[dict[str, Tensor], float]:
         """One optimizer step; returns the loss parts and the learning rate it used."""
-        images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+        images = images.to(self.device, self.dtype, non_blocking=True, memory_format=self.memory_format)
+        if self.dtype != torch.float32:
+            targets = [{**t, "boxes": t["boxes"].to(self.dtype)} for t in targets]
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.args.amp):
             outputs = self.net(images)
         parts = padet_loss(outputs, self.model.anchors, targets, self.cfg)

@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="stop with a checkpoint after this many steps")
     p.add_argument("--workers", type=int, default=2, help="data-loader processes per training process")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="parameters, images, targets and loss in this type. float64 is for numerical checks such "
+                        "as DDP vs one process, where float32 rounding (amplified by BatchNorm on small batches) "
+                        "would hide the comparison; not with --amp; about 2x slower for the tests' tiny network "
+                        "on CPU; checkpoints then hold float64 weights, evaluation runs on a float32 copy")  # fmt: skip
     p.add_argument("--channels-last", choices=["auto", "yes", "no"], default="auto",
                    help="NHWC memory format for the network (auto: yes for one CPU process, where it is the "
                         "faster layout; no for DDP and CUDA)")  # fmt: skip
