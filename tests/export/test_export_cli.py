@@ -65,7 +65,7 @@ def test_checkpoint_round_trip_through_to_onnx(tmp_path):
     meta = read_metadata(out)
     assert meta.trained is True and meta.class_names == tuple(CLASS_NAMES) and meta.model_version == "epoch7"
     x = random_images(2, seed=9)
-    assert max_abs_diff(run_ort(out, x), torch_outputs(model, x)) <= 1e-4
+    assert max_abs_diff(run_ort(out, x), torch_outputs(model, x)) <= 1e-4  # test_export_parity.TOL; 9.5e-7 measured
 
 
 def test_load_checkpoint_rejects_files_that_are_not_padet_checkpoints(tmp_path):
