@@ -58,7 +58,7 @@ def test_stream_of_a_file_yields_every_frame_in_order(det, video):
         assert np.array_equal(r.frame, f.image)
     # results belong to their own frame: equal to a synchronous call on that frame
     for r in results[::7]:
-        assert_detections_equal(r.detections, det(r.frame), score_tol=1e-5, box_tol=1e-2)
+        assert_detections_equal(r.detections, det(r.frame), score_tol=1e-5, box_tol=1e-2)  # same model and batch
 
 
 def test_stream_keeps_several_inferences_in_flight(det, video):
