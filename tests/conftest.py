@@ -68,5 +68,14 @@ def versions_line() -> str:
     return "engines: " + ", ".join(parts)
 
 
+#: environment variables that change which kernels run (set to emulate another CPU's arithmetic)
+KERNEL_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "OMP_NUM_THREADS", "PADET_CPU_FLAGS")
+
+
+def env_line() -> str | None:
+    set_ = [f"{k}={os.environ[k]}" for k in KERNEL_ENV if k in os.environ]
+    return "kernel overrides: " + " ".join(set_) if set_ else None
+
+
 def pytest_report_header(config):  # noqa: ARG001 (pytest's hook signature)
-    return [line for line in (cpu_line(), cpuid_line(), versions_line()) if line]
+    return [line for line in (cpu_line(), cpuid_line(), versions_line(), env_line()) if line]
