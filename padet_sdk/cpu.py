@@ -26,30 +26,30 @@ log = logging.getLogger("padet_sdk")
 INT8_TARGETS = ("vnni", "avx2")
 FLAGS_ENV = "PADET_CPU_FLAGS"
 
-_NUMPY_NAMES = {"AVX2": "avx2", "AVX512F": "avx512f", "AVX512BW": "avx512bw", "AVX512VNNI": "avx512_vnni",
-                "AVX512_SPR": "avx512_fp16"}
+_NUMPY_NAMES = {"AVX2": "avx2", "AVX512F": "avx512f", "AVX512BW": "avx512bw", "AVX512VNNI": "avx512_vnni"}
 #: the flags worth printing next to a measurement
-REPORTED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
+REPORTED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
 
 
-def _proc_cpuinfo() -> tuple[str, set[str]]:
-    """(model name, flags) from /proc/cpuinfo; ("", set()) where there is none."""
+@lru_cache(maxsize=None)
+def proc_cpuinfo() -> tuple[str, frozenset[str]]:
+    """(model name, flags) from /proc/cpuinfo, read once; ("", frozenset()) where there is none."""
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        return "", set()
-    model, flags = "", set()
+        return "", frozenset()
+    model, flags = "", frozenset()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()
         if key == "model name" and not model:
             model = value.strip()
         elif key == "flags" and not flags:
-            flags = set(value.split())
+            flags = frozenset(value.split())
     return model, flags
 
 
-def _numpy_flags() -> set[str] | None:
+def _numpy_flags() -> frozenset[str] | None:
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as feats
     except ImportError:  # numpy < 2
@@ -57,26 +57,26 @@ def _numpy_flags() -> set[str] | None:
             from numpy.core._multiarray_umath import __cpu_features__ as feats
         except ImportError:
             return None
-    return {ours for theirs, ours in _NUMPY_NAMES.items() if feats.get(theirs)}
+    return frozenset(ours for theirs, ours in _NUMPY_NAMES.items() if feats.get(theirs))
 
 
-def _sources_disagree(proc: set[str], cpuid: set[str]) -> bool:
+def _sources_disagree(proc: frozenset[str], cpuid: frozenset[str]) -> bool:
     return ("avx512f" in proc) != ("avx512f" in cpuid) or ("avx2" in proc) != ("avx2" in cpuid)
 
 
 @lru_cache(maxsize=None)
 def _detected() -> frozenset[str]:
-    _, proc = _proc_cpuinfo()
+    _, proc = proc_cpuinfo()
     cpuid = _numpy_flags()
     if cpuid is None:
-        return frozenset(proc)
+        return proc
     # /proc/cpuinfo describes the host, not an emulated CPU: trust it only where it agrees with cpuid
-    return frozenset(cpuid) if proc and _sources_disagree(proc, cpuid) else frozenset(cpuid | proc)
+    return cpuid if proc and _sources_disagree(proc, cpuid) else cpuid | proc
 
 
 def emulated() -> bool:
     """True when cpuid and /proc/cpuinfo disagree (qemu-user and the like): timings mean nothing."""
-    _, proc = _proc_cpuinfo()
+    _, proc = proc_cpuinfo()
     cpuid = _numpy_flags()
     return bool(proc) and cpuid is not None and _sources_disagree(proc, cpuid)
 
@@ -101,7 +101,7 @@ def int8_target(flags: frozenset[str] | None = None) -> str:
 
 def describe_cpu() -> str:
     """One line for reports: model name, the SIMD flags that matter for INT8, the INT8 target."""
-    model, _ = _proc_cpuinfo()
+    model, _ = proc_cpuinfo()
     model = model or platform.processor() or platform.machine() or "unknown CPU"
     flags = cpu_flags()
     shown = [f for f in REPORTED_FLAGS if f in flags]

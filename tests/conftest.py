@@ -14,28 +14,10 @@ import os
 import platform
 from importlib import metadata
 
-#: SIMD flags that pick oneDNN / MLAS / OpenVINO kernels (Linux /proc/cpuinfo names)
-SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
-
-
-def _proc_cpuinfo() -> tuple[str, set[str]]:
-    try:
-        with open("/proc/cpuinfo", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        return "", set()
-    model, flags = "", set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name" and not model:
-            model = value.strip()
-        elif key.strip() == "flags" and not flags:
-            flags = set(value.split())
-    return model, flags
-
-
 def cpu_line() -> str:
-    model, flags = _proc_cpuinfo()
+    from padet_sdk.cpu import REPORTED_FLAGS as SIMD_FLAGS, proc_cpuinfo  # torch-free, like this file
+
+    model, flags = proc_cpuinfo()
     if not model and not flags:
         return (f"cpu: {platform.processor() or platform.machine() or 'unknown'} ({platform.system()}; "
                 f"no /proc/cpuinfo, SIMD flags not read), {os.cpu_count()} logical cores")  # fmt: skip

@@ -33,7 +33,7 @@ def test_flag_override_accepts_commas_and_case_and_shows_in_description(monkeypa
 def test_detected_flags_match_the_kernel_where_it_reports_them(monkeypatch):
     """Without an override, cpuid (numpy) and /proc/cpuinfo agree on a real (not emulated) CPU."""
     monkeypatch.delenv(cpu.FLAGS_ENV, raising=False)
-    _, proc = cpu._proc_cpuinfo()
+    _, proc = cpu.proc_cpuinfo()
     if not proc or cpu.emulated():
         pytest.skip("no /proc/cpuinfo flags, or an emulated CPU")
     flags = cpu.cpu_flags()
