@@ -30,11 +30,16 @@ def encode(boxes: Tensor, anchors: Tensor, variances: tuple[float, float] = DEFA
     return torch.cat([dxy, dwh], dim=-1)
 
 
+def compute_dtype(*tensors: Tensor) -> torch.dtype:
+    """float32, or float64 when any input is float64: AMP's half-precision outputs are raised, and
+    a ``train.py --dtype float64`` run (numerical checks) is never rounded to float32."""
+    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
 def decode(deltas: Tensor, anchors: Tensor, variances: tuple[float, float] = DEFAULT_VARIANCES) -> Tensor:
-    """Inverse of :func:`encode`: boxes (cxcywh) from deltas on anchors. Computed in fp32 (fp64
-    when either input is fp64: ``train.py --dtype float64``, whose targets must not be rounded)."""
+    """Inverse of :func:`encode`: boxes (cxcywh) from deltas on anchors, in :func:`compute_dtype`."""
     v0, v1 = variances
-    dtype = torch.float64 if torch.float64 in (deltas.dtype, anchors.dtype) else torch.float32
+    dtype = compute_dtype(deltas, anchors)
     deltas = deltas.to(dtype)
     anchors = anchors.to(dtype)
     cxcy = anchors[..., :2] + deltas[..., :2] * v0 * anchors[..., 2:]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .box_coder import cxcywh_to_xyxy, decode, encode, xyxy_to_cxcywh
+from .box_coder import compute_dtype, cxcywh_to_xyxy, decode, encode, xyxy_to_cxcywh
 from .config import PADetConfig
 from .matcher import Match, ignore_easy_negatives, match
 
@@ -23,9 +23,8 @@ IGNORE_INDEX = -100
 
 
 def _f32(x: Tensor) -> Tensor:
-    """At least float32: float16/bfloat16 outputs (AMP) are raised to float32, float64 ones (the
-    float64 training of numerical checks, ``train.py --dtype float64``) are kept."""
-    return x if x.dtype == torch.float64 else x.float()
+    """``x`` in :func:`~training.box_coder.compute_dtype`: at least float32, float64 kept."""
+    return x.to(compute_dtype(x))
 
 
 @dataclass

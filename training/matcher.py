@@ -12,6 +12,8 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
+from .box_coder import compute_dtype
+
 
 class Match(IntEnum):
     """Values of a match vector that are not a ground-truth index (those are ≥ 0)."""
@@ -33,7 +35,7 @@ def match(gt_boxes: Tensor, anchors_xyxy: Tensor, pos_iou: float = 0.5, neg_iou:
     n = anchors_xyxy.shape[0]
     if gt_boxes.numel() == 0:
         return torch.full((n,), Match.NEGATIVE, dtype=torch.long, device=anchors_xyxy.device)
-    dtype = torch.float64 if torch.float64 in (gt_boxes.dtype, anchors_xyxy.dtype) else torch.float32
+    dtype = compute_dtype(gt_boxes, anchors_xyxy)
     iou = box_iou(gt_boxes.to(dtype), anchors_xyxy.to(dtype))  # (G, N)
     best_iou, best_gt = iou.max(dim=0)  # per anchor
     matches = torch.full((n,), Match.IGNORE, dtype=torch.long, device=anchors_xyxy.device)
