@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .cli_args import positive_int, unit_float  # noqa: F401 - re-exported for the example scripts
 from .extras import run_entry_point
 
 #: subcommand → (module whose ``main(argv)`` runs it, pip extra it needs, one-line help)
@@ -33,28 +34,6 @@ DELEGATED = {
     "export": ("export.to_openvino", "train,export", "checkpoint → OpenVINO IR (or ONNX with --format onnx)"),
     "quantize": ("export.quantize", "train,export", "INT8 quantization (NNCF or onnxruntime)"),
 }
-
-
-def positive_int(text: str) -> int:
-    """argparse ``type`` for counts such as ``--threads``: an int of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def unit_float(text: str) -> float:
-    """argparse ``type`` for thresholds such as ``--conf``: a finite number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text}")
-    return value
 
 
 def _make_parent(path: Path) -> str | None:

@@ -1,0 +1,186 @@
+"""The command-line flags that ``padet detect`` and the example scripts share, defined once, so
+that ``--conf``, ``--show`` or ``--source`` mean the same thing (and have the same default)
+everywhere.
+
+A command builds its parser with :func:`add_common_args`, which adds every group in
+:data:`GROUPS`; a new feature adds one ``add_*_args(parser)`` function here and one line in
+:data:`GROUPS`, and every command gets it. :func:`detector_kwargs`, :func:`collect_sources` and
+:func:`annotated_path` turn the parsed flags into what the SDK takes.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .options import NMS_METHODS
+
+#: suffix of every annotated output named after its input (``clip.mp4`` → ``clip_det.mp4``)
+OUTPUT_SUFFIX = "_det"
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` for counts such as ``--threads``: an int of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def unit_float(text: str) -> float:
+    """argparse ``type`` for thresholds such as ``--conf``: a finite number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type`` for durations such as ``--read-timeout``: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """Which model, on which engine, with which post-processing thresholds."""
+    from .backends import backend_names
+
+    g = p.add_argument_group("model and post-processing")
+    g.add_argument("--model", "-m", default=None, help="PADet .xml or .onnx (default: the embedded demo model)")
+    g.add_argument("--backend", choices=backend_names(), default="auto",
+                   help="inference engine (default: OpenVINO for .xml, onnxruntime for .onnx)")
+    g.add_argument("--device", default="CPU", help="OpenVINO device: CPU, GPU, AUTO, ... (default CPU)")
+    g.add_argument("--threads", type=positive_int, default=None,
+                   help="inference threads in all (default: the engine's for images; for video several "
+                        "narrower inferences side by side, see Detector.for_video)")
+    g.add_argument("--conf", type=unit_float, default=None, help="minimum score in [0, 1] (default: the model's)")
+    g.add_argument("--iou", type=unit_float, default=None, help="NMS IoU threshold in [0, 1] (default: the model's)")
+    g.add_argument("--nms", choices=sorted(NMS_METHODS), default=None, help="NMS method (default: the model's)")
+    g.add_argument("--max-det", type=positive_int, default=None, help="detections kept per frame (default: the model's)")
+    g.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
+                   help="keep only these classes, by name or id (default: all)")
+
+
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    """Where frames come from: one or several sources, or a file listing them."""
+    g = p.add_argument_group("sources")
+    g.add_argument("--source", "-s", action="append", default=None, metavar="SRC", dest="sources",
+                   help="image, image folder, video file, camera index (0) or rtsp/http URL; "
+                        "repeat for several sources on one detector")
+    g.add_argument("--sources-file", type=Path, default=None, metavar="TXT",
+                   help="text file with one source a line (# starts a comment)")
+    g.add_argument("--max-frames", type=positive_int, default=None, help="stop each source after this many frames")
+    g.add_argument("--no-drop", action="store_true",
+                   help="process every frame of a URL source (e.g. a file served over http) instead of "
+                        "keeping only the newest frame")
+    g.add_argument("--read-timeout", type=positive_float, default=None,
+                   help="seconds without a frame before a live source counts as disconnected (default 10)")
+    g.add_argument("--no-reconnect", action="store_true",
+                   help="end a live source at its first disconnect instead of re-opening it")
+
+
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    """What comes out: an annotated file (or folder), a window."""
+    g = p.add_argument_group("output")
+    g.add_argument("--output", "-o", default=None,
+                   help=f"annotated image (for an image), .mp4 video (otherwise; H.264 with PyAV) or a folder; "
+                        f"JSON goes beside it. Named after the input with {OUTPUT_SUFFIX!r} in a folder or "
+                        "with several sources")
+    g.add_argument("--show", action=argparse.BooleanOptionalAction, default=False,
+                   help="show a window (needs an OpenCV with GUI support); several sources are tiled")
+    g.add_argument("--quiet", "-q", action="store_true", help="only warnings and the final summary")
+
+
+#: the flag groups every command gets, in --help order; extend by adding a function here
+GROUPS: list[Callable[[argparse.ArgumentParser], None]] = [add_model_args, add_source_args, add_output_args]
+
+
+def add_common_args(p: argparse.ArgumentParser, *, skip: Sequence[Callable[[argparse.ArgumentParser], None]] = ()) -> argparse.ArgumentParser:
+    """Add every group of :data:`GROUPS` (except ``skip``) to ``p``; returns ``p``."""
+    for add in GROUPS:
+        if add not in skip:
+            add(p)
+    return p
+
+
+def detector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~padet_sdk.detector.Detector` arguments the flags set (None = the model's)."""
+    return {
+        "device": args.device, "backend": args.backend, "num_threads": args.threads, "conf": args.conf,
+        "iou": args.iou, "nms": args.nms, "max_det": args.max_det,
+    }  # fmt: skip
+
+
+def class_ids(selected: Sequence[str] | None, class_names: Sequence[str]) -> list[int] | None:
+    """``--classes`` (names or ids) as class ids of the model; ValueError names an unknown one."""
+    if not selected:
+        return None
+    ids = []
+    for item in selected:
+        if item.isdigit() and int(item) < len(class_names):
+            ids.append(int(item))
+        elif item in class_names:
+            ids.append(list(class_names).index(item))
+        else:
+            raise ValueError(f"--classes: unknown class {item!r}; the model has {', '.join(class_names)} (or ids 0..{len(class_names) - 1})")
+    return ids
+
+
+def read_sources_file(path: Path) -> list[str]:
+    """One source a line; blank lines and ``#`` comments skipped. OSError/ValueError if unusable."""
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    sources = [s for s in lines if s]
+    if not sources:
+        raise ValueError(f"{path} lists no sources (one a line)")
+    return sources
+
+
+def collect_sources(args: argparse.Namespace, positional: Sequence[str] = ()) -> list[str]:
+    """Positional sources, then ``--source`` values, then the lines of ``--sources-file``."""
+    sources = [*positional, *(args.sources or [])]
+    if args.sources_file is not None:
+        sources += read_sources_file(args.sources_file)
+    return sources
+
+
+def source_stem(source: str) -> str:
+    """A file-name stem for a source: the file's stem, ``camera0``, or the URL's host and path."""
+    if source.strip().isdigit():
+        return f"camera{source.strip()}"
+    if "://" in source:
+        rest = source.split("://", 1)[1].split("@")[-1]
+        return "".join(c if c.isalnum() else "_" for c in rest).strip("_") or "stream"
+    p = Path(source)
+    return p.stem if p.suffix else p.name
+
+
+def annotated_path(source: str, output: str | None, *, suffix: str, several: bool = False) -> Path | None:
+    """Where the annotated copy of ``source`` goes: ``output`` itself for one source and a file
+    name, ``output/<stem>_det<suffix>`` when ``output`` is a folder (or several sources share
+    it); None without ``output``."""
+    if output is None:
+        return None
+    out = Path(output)
+    if several or out.is_dir() or not out.suffix:
+        return out / f"{source_stem(source)}{OUTPUT_SUFFIX}{suffix}"
+    return out
+
+
+__all__ = [
+    "GROUPS", "OUTPUT_SUFFIX", "add_common_args", "add_model_args", "add_output_args", "add_source_args", "annotated_path",
+    "class_ids", "collect_sources", "detector_kwargs", "positive_float", "positive_int", "read_sources_file", "source_stem",
+    "unit_float",
+]
