@@ -37,7 +37,7 @@ fi
 "$PY" -m training.train --config vgg16_384 --data "$DATA" --out "$RUN" \
     --width 0.125 --input-size 192 --batch-size 8 --optimizer adamw --lr 2e-3 --warmup-epochs 0.2 \
     --milestones 14.5 16.5 --epochs 100 --no-augment --ohem 3 --max-minutes "${MAX_MINUTES:-15}" \
-    --eval-every 0 --workers 1 --seed 0 --quiet
+    --eval-every 0 --workers 1 --seed 0 --quiet --exist-ok
 
 "$PY" -m training.evaluate --checkpoint "$RUN/last.pth" --data "$DATA" --split val --quiet \
     --metrics-json "$RUN/val_metrics.json"

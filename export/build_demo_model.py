@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "--lr", str(args.lr), "--warmup-epochs", str(args.warmup_epochs),
         "--milestones", *[str(m) for m in args.milestones], "--epochs", "100", "--max-steps", str(args.steps), "--ohem", str(args.ohem),
         "--no-augment", "--eval-every", "0", "--workers", "1", "--seed", str(args.seed), "--quiet",
-        *(["--resume", str(run / "last.pth")] if (run / "last.pth").is_file() else []),
+        *(["--resume", str(run / "last.pth")] if (run / "last.pth").is_file() else ["--exist-ok"]),
     ])  # fmt: skip
     if status != 0:
         return status

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .config import PADetConfig
+from .torch_files import WeightsFileError, load_weights_only
 
 LAST = "last.pth"
 BEST = "best.pth"
@@ -51,6 +52,19 @@ def _atomic_write(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(out_dir: str | Path) -> list[Path]:
+    """Delete the temporary files that :func:`_atomic_write` leaves when its process is killed
+    mid-write (``.last.pth.XXXX.tmp``); called when a run (re)starts in ``out_dir``, where no
+    other writer can be active. Returns the files removed."""
+    removed = []
+    for name in (LAST, BEST):
+        for tmp in Path(out_dir).glob(f".{name}.*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
 
 
 def save_checkpoint(state: dict[str, Any], out_dir: str | Path, *, is_best: bool = False) -> Path:
@@ -101,9 +115,9 @@ def load_checkpoint(
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated file, not a torch file, or a pickled class
-        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from e
+        ckpt = load_weights_only(path, "checkpoint", map_location)
+    except WeightsFileError as e:  # truncated file, not a torch file, or a pickled class
+        raise CheckpointError(str(e)) from None
     if not isinstance(ckpt, dict) or not {"config", "model"} <= set(ckpt):
         raise CheckpointError(f"{path} is not a PADet checkpoint (needs 'config' and 'model' entries)")
     if ckpt.get("format", FORMAT_VERSION) > FORMAT_VERSION:

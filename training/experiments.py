@@ -248,8 +248,8 @@ def run_variant(variant: str, args: argparse.Namespace, out_dir: Path) -> dict[s
         argv += ["--max-minutes", str(args.budget_min)]
     if args.epochs:
         argv += ["--epochs", str(args.epochs)]
-    if (run_dir / "last.pth").is_file():
-        argv += ["--resume", str(run_dir / "last.pth")]
+    # the variant's own directory: resume its checkpoint, or (no checkpoint yet) start over in it
+    argv += ["--resume", str(run_dir / "last.pth")] if (run_dir / "last.pth").is_file() else ["--exist-ok"]
     print(f"[{variant}] python -m training.train {' '.join(argv)}", flush=True)
     status = train_main(argv)
     if status != 0:

@@ -35,11 +35,19 @@ from torch import Tensor, nn  # noqa: E402
 
 from padet_sdk.extras import modules_of, require  # noqa: E402
 
-from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state  # noqa: E402
+from .checkpoint import (  # noqa: E402
+    CheckpointError,
+    load_checkpoint,
+    remove_stale_temporaries,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .distributed import Dist, GlooSyncBatchNorm, any_rank, global_loss, init_distributed  # noqa: E402
 from .evaluate import DataError, evaluate, open_dataset  # noqa: E402
 from .losses import padet_loss  # noqa: E402
 from .model import PADet  # noqa: E402
+from .run_dir import RunDirError, agree_on_run_dir  # noqa: E402
 from .run_log import EPOCH_FIELDS, LOSS_PARTS, STEP_FIELDS, Meter, RunLog, plot_curves  # noqa: E402
 from .sampling import IndexSeededDataset, ResumableSampler, make_loader  # noqa: E402
 from .schedule import build_optimizer, build_scheduler  # noqa: E402
@@ -83,9 +91,16 @@ class Trainer:
             self.cfg = config_from_args(self.args, self.num_classes)
         except ValueError as e:
             raise TrainingError(f"invalid network options: {e}") from e
-        self.out = args.out or Path("runs") / (args.name or self.cfg.name)
+        try:
+            self.out = agree_on_run_dir(args.out, args.name or self.cfg.name, resume=bool(args.resume),
+                                        exist_ok=args.exist_ok, d=d)  # fmt: skip
+        except RunDirError as e:
+            raise TrainingError(str(e)) from None
         if d.main:
             self.out.mkdir(parents=True, exist_ok=True)
+            stale = remove_stale_temporaries(self.out)
+            if stale:
+                print(f"removed {len(stale)} temporary checkpoint file(s) left by a killed run in {self.out}", flush=True)
         torch.manual_seed(args.seed)
         np.random.seed(args.seed)
         random.seed(args.seed)

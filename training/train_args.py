@@ -53,8 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="NHWC memory format for the network (auto: yes for one CPU process, where it is the "
                         "faster layout; no for DDP and CUDA)")  # fmt: skip
     p.add_argument("--sync-bn", action="store_true", help="BatchNorm statistics over all processes")
-    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/NAME)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="run directory (default runs/NAME, or runs/NAME-2, -3, ... when that holds a run); "
+                        "an --out that holds a run is refused unless --resume or --exist-ok")  # fmt: skip
     p.add_argument("--name", default=None, help="run name for the default --out (default: the preset)")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="write into an --out that already holds files (its last.pth and logs are replaced)")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
                    help="continue from a checkpoint (default OUT/last.pth)")  # fmt: skip
     p.add_argument("--ckpt-every-steps", type=int, default=0, help="also checkpoint every N steps (0: per epoch only)")

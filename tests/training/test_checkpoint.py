@@ -121,3 +121,22 @@ def test_a_checkpoint_with_the_flat_post_processing_fields_of_older_configs_load
     load_checkpoint(path, config=tiny_model.cfg.replace(postprocess=want))  # same network: resumes
     with pytest.raises(CheckpointError, match="postprocess"):
         load_checkpoint(path, config=tiny_model.cfg)
+
+
+class _Pickled:
+    """A class torch's weights-only loader must refuse."""
+
+
+def test_checkpoint_errors_are_one_line_and_never_advise_weights_only_false(tmp_path):
+    torch.save({"config": {}, "model": _Pickled()}, tmp_path / "cls.pth")
+    (tmp_path / "garbage.pth").write_bytes(b"not a torch file" * 10)
+    good = tmp_path / "good.pth"
+    torch.save({"config": {}, "model": {}}, good)
+    (tmp_path / "cut.pth").write_bytes(good.read_bytes()[:200])
+    expected = {"cls.pth": "GLOBAL", "garbage.pth": "not a torch file", "cut.pth": "truncated or corrupted"}
+    for name, words in expected.items():
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(tmp_path / name)
+        msg = str(e.value)
+        assert "\n" not in msg and name in msg and words in msg, msg
+        assert "weights_only" not in msg, msg

@@ -222,3 +222,54 @@ def test_resuming_with_a_different_network_names_the_differing_field(tiny_args, 
     assert main(tiny_args(tmp_path, "--max-steps", "2", "--resume", "--no-apm-score")) == 2
     err = capsys.readouterr().err
     assert "different network" in err and "use_apm_score: True != False" in err
+
+
+def test_training_into_a_directory_that_holds_a_run_is_refused_unless_resume_or_exist_ok(tiny_args, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(tiny_args(out, "--max-steps", "1")) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(tiny_args(out, "--max-steps", "2")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds a run" in err and "--resume" in err and "--exist-ok" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # nothing touched
+    assert main(tiny_args(out, "--max-steps", "2", "--resume")) == 0
+    assert _load(out / "last.pth")["step"] == 2
+    assert main(tiny_args(out, "--max-steps", "1", "--exist-ok")) == 0  # asked for: starts over
+    assert _load(out / "last.pth")["step"] == 1
+
+
+def test_default_run_directories_get_a_fresh_suffix_instead_of_replacing_a_run(tiny_args, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in tiny_args(tmp_path / "unused") if a not in ("--out", str(tmp_path / "unused"))]
+    (tmp_path / "runs" / "tiny-3").mkdir(parents=True)  # an empty directory is free
+    for _ in range(3):
+        assert main([*args, "--name", "tiny", "--max-steps", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny", "tiny-2", "tiny-3"]
+    assert all((tmp_path / "runs" / n / "last.pth").is_file() for n in ("tiny", "tiny-2", "tiny-3"))
+    assert "run dir runs/tiny-3" in capsys.readouterr().out
+    assert main([*args, "--name", "tiny", "--max-steps", "2", "--resume"]) == 0  # resume: the plain name
+    assert _load(tmp_path / "runs" / "tiny" / "last.pth")["step"] == 2
+
+
+def test_restarting_a_run_removes_the_temporary_files_of_a_killed_checkpoint_write(tiny_args, tmp_path, capsys):
+    assert main(tiny_args(tmp_path, "--max-steps", "1")) == 0
+    stale = [tmp_path / ".last.pth.k1l2.tmp", tmp_path / ".best.pth.x9.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".notes.tmp"  # not ours: kept
+    other.write_text("x")
+    assert main(tiny_args(tmp_path, "--max-steps", "2", "--resume")) == 0
+    assert not any(p.exists() for p in stale) and other.exists()
+    assert "removed 2 temporary checkpoint file(s)" in capsys.readouterr().out
+
+
+def test_a_pickle_given_as_backbone_weights_is_one_line_without_torchs_weights_only_advice(tiny_args, tmp_path, capsys):
+    import pickle
+
+    bad = tmp_path / "weights.pth"
+    bad.write_bytes(pickle.dumps({"features.0.weight": os.system}))  # a pickled function: refused, never run
+    assert main(tiny_args(tmp_path / "run", "--backbone-weights", str(bad))) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "weights.pth" in err and "not a file of plain tensors" in err, err
+    assert "weights_only" not in err and "Traceback" not in err

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..layers import ConvBNReLU
+from ..torch_files import load_weights_only
 
 #: ``ch(c)``: the width-scaled channel count of a layer that has ``c`` in the full-width network
 ChannelFn = Callable[[int], int]
@@ -106,7 +107,8 @@ class Encoder(nn.Module):
     def load_pretrained(self, path: str | Path) -> list[str]:
         """Load ImageNet weights from the local file ``path`` (never downloads); returns the names
         of the parameters set. FileNotFoundError (naming ``weights_file``) when there is no such
-        file, ValueError when its weights do not fit this encoder."""
+        file, ValueError when its weights do not fit this encoder or the file is not plain tensors
+        (:class:`~training.torch_files.WeightsFileError`)."""
         path = Path(path)
         if not path.is_file():
             hint = ""
@@ -114,7 +116,7 @@ class Encoder(nn.Module):
                 hint = f"put torchvision's ImageNet {self.name} file (e.g. {self.weights_file}) there, or "
             raise FileNotFoundError(f"backbone weights not found: {path}. PADet never downloads weights; {hint}"
                                     "set backbone_weights=None to train from scratch.")  # fmt: skip
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights_only(path, "backbone weights")
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         return self.load_imagenet(state)
