@@ -19,7 +19,7 @@ import numpy as np
 from . import native
 from .backends import Backend, EngineOptions, backend_class, choose_backend
 from .cpu import warn_if_int8_mismatch
-from .detections import DETECTION_DTYPE, Detections, Timing
+from .detections import DETECTION_DTYPE, Detections, Timing, resolve_classes
 from .errors import FramePathError, ModelLoadError
 from .metadata import INPUT_NAME, ModelMetadata
 from .model_file import DEFAULT_MODEL, resolve_model_path
@@ -55,7 +55,7 @@ class PendingDetections:
         if self._result is None:
             outs = self._future.result(timeout)
             t0 = time.perf_counter()
-            data = self._detector._postprocess_one(outs, 0, self._size)
+            data = self._detector._keep_classes(self._detector._postprocess_one(outs, 0, self._size), self._detector.classes)
             infer_ms = ((self._t_done or t0) - self._t_submit) * 1e3
             timing = Timing(self._pre_ms, infer_ms, (time.perf_counter() - t0) * 1e3)
             self._result = Detections(data, self._detector.class_names, self._size, timing)
@@ -93,6 +93,9 @@ class Detector:
             running its own inference), None = device default (LATENCY on CPU).
         ov_config: further OpenVINO compile properties (e.g. ``{"ENABLE_CPU_PINNING": False}``);
             applied last, so they win over the options above. OpenVINO backend only.
+        classes: keep only these classes (names or 0-based ids; ValueError for one the model
+            lacks), in every call, submit and stream; a call's own ``classes=`` overrides it.
+            Applied after NMS, so ``max_det`` counts every class.
 
     For video, :meth:`for_video` sets these up for :func:`padet_sdk.stream`.
 
@@ -126,6 +129,7 @@ class Detector:
         theta: float | None = None,
         pre_nms_top_k: int | None = None,
         ov_config: dict[str, Any] | None = None,
+        classes: Sequence[str | int] | None = None,
     ) -> None:
         self.path = resolve_model_path(path)
         self._backend_name = choose_backend(self.path, backend)
@@ -146,6 +150,7 @@ class Detector:
             meta, conf=conf, nms=nms, max_det=max_det, iou=iou, sigma=sigma, theta=theta, pre_nms_top_k=pre_nms_top_k
         )
         self.last_timing: Timing | None = None
+        self.classes: tuple[int, ...] | None = None if classes is None else tuple(resolve_classes(classes, self.class_names))
 
     # ---- properties ---------------------------------------------------------------------
     @property
@@ -253,14 +258,22 @@ class Detector:
         data["anchor"] = anchor_idx
         return data
 
-    @overload
-    def __call__(self, frames: np.ndarray) -> Detections: ...
-    @overload
-    def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]: ...
+    @staticmethod
+    def _keep_classes(data: np.ndarray, classes: tuple[int, ...] | None) -> np.ndarray:
+        return data if classes is None else data[np.isin(data["class_id"], classes)]
 
-    def __call__(self, frames: np.ndarray | Sequence[np.ndarray]) -> Detections | list[Detections]:
-        """Detect objects in one BGR frame (→ Detections) or a list of frames (one batch → list)."""
+    @overload
+    def __call__(self, frames: np.ndarray, *, classes: Sequence[str | int] | None = None) -> Detections: ...
+    @overload
+    def __call__(self, frames: Sequence[np.ndarray], *, classes: Sequence[str | int] | None = None) -> list[Detections]: ...
+
+    def __call__(
+        self, frames: np.ndarray | Sequence[np.ndarray], *, classes: Sequence[str | int] | None = None,
+    ) -> Detections | list[Detections]:
+        """Detect objects in one BGR frame (→ Detections) or a list of frames (one batch → list);
+        ``classes`` (names or ids) keeps only those, overriding the Detector's ``classes``."""
         _refuse_path(frames)
+        keep = self.classes if classes is None else tuple(resolve_classes(classes, self.class_names))
         single = frames is None or isinstance(frames, np.ndarray)
         batch: list[Any] = [frames] if single else list(frames)  # type: ignore[list-item]
         if not batch:
@@ -272,7 +285,7 @@ class Detector:
         outs = self._infer(blob)
         t2 = time.perf_counter()
         sizes = [(int(f.shape[0]), int(f.shape[1])) for f in batch]
-        datas = [self._postprocess_one(outs, b, sizes[b]) for b in range(len(batch))]
+        datas = [self._keep_classes(self._postprocess_one(outs, b, sizes[b]), keep) for b in range(len(batch))]
         t3 = time.perf_counter()
         timing = Timing((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
         self.last_timing = timing
@@ -317,9 +330,12 @@ class Detector:
     def with_options(self, **overrides: Any) -> "Detector":
         """A shallow copy sharing the loaded model, with other post-processing options: fields of
         :class:`~padet_sdk.options.PostprocessOptions` (``conf``, ``iou``, ``sigma``, ``max_det``,
-        ``theta``, ``pre_nms_top_k``, ``nms``, ``nms_floor``)."""
+        ``theta``, ``pre_nms_top_k``, ``nms``, ``nms_floor``) and ``classes`` (None = all)."""
         new = object.__new__(Detector)
         new.__dict__.update(self.__dict__)
+        if "classes" in overrides:
+            classes = overrides.pop("classes")
+            new.classes = None if classes is None else tuple(resolve_classes(classes, self.class_names))
         new.postprocess_options = self.postprocess_options.replace(**overrides)
         new.nms = new.postprocess_options.nms
         return new
@@ -328,6 +344,8 @@ class Detector:
 def _refuse_path(frames: Any) -> None:
     """A str/bytes/path is not a frame (a str would otherwise count as a list of letters):
     :class:`~padet_sdk.errors.FramePathError`, an InvalidFrameError and a TypeError."""
+    if isinstance(frames, (list, tuple)):  # a list of paths: name the first one
+        frames = next((f for f in frames if isinstance(f, (str, bytes, os.PathLike))), None)
     if isinstance(frames, (str, bytes, os.PathLike)):
         raise FramePathError(f"Detector takes a frame (an HxWx3 uint8 BGR numpy array) or a list of frames, not the path "
                         f"{os.fsdecode(frames)!r}: read the image first, det(cv2.imread(path))")  # fmt: skip
