@@ -16,6 +16,7 @@ from .errors import (
     DetectorClosedError, InvalidFrameError, MissingMetadataError, ModelLoadError, ModelNotFoundError, PadetError, SourceError,
 )
 from .metadata import MetadataError, ModelMetadata
+from .reconnect import ReconnectPolicy, SourceEvent
 from .stream import FrameResult, FrameSource, StreamStats, VideoStream, open_source, stream
 
 __version__ = "0.1.0"
@@ -34,6 +35,8 @@ __all__ = [
     "FrameSource",
     "StreamStats",
     "VideoStream",
+    "ReconnectPolicy",
+    "SourceEvent",
     "ModelMetadata",
     "PadetError",
     "ModelLoadError",

@@ -7,13 +7,15 @@ decoding overlaps detection. Anything that yields BGR frames can be wrapped in a
 
 Live sources (camera, rtsp/http URLs) keep only the newest frame: when the detector is slower
 than the camera, stale frames are dropped instead of queuing up latency. Files and image
-folders are never dropped from. Reads time out, so a disconnect or a stuck decoder ends the
-source with a warning instead of hanging.
+folders are never dropped from. Reads time out, so a stuck decoder ends the source with a
+warning instead of hanging. A live source that stops delivering re-opens with bounded
+exponential back-off (:mod:`padet_sdk.reconnect`), reports each disconnect and reconnect as a
+:class:`~padet_sdk.reconnect.SourceEvent` (on the next :class:`Frame` and in ``events``), and
+ends with :class:`~padet_sdk.errors.SourceError` once the attempts are used up.
 """
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import re
 import threading
@@ -25,7 +27,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from . import capture
 from .errors import SourceError
+from .reconnect import ReconnectPolicy, SourceEvent, as_policy, retry
 
 log = logging.getLogger("padet_sdk.stream")  # the pipeline's logger: a source ending is a stream event
 
@@ -42,6 +46,7 @@ class Frame:
     index: int  # position in the source (0-based); gaps on live sources = dropped frames
     image: np.ndarray
     t_capture: float  # time.perf_counter() when it was read
+    events: tuple[SourceEvent, ...] = ()  # disconnects/reconnects since the previous frame
 
 
 class FrameSource:
@@ -49,6 +54,11 @@ class FrameSource:
 
     ``read()`` returns the next :class:`Frame` or None at the end (end of file, disconnect,
     timeout). ``live`` sources keep only the newest frame (``dropped`` counts the others).
+
+    ``reopen`` (live sources only) returns a fresh ``(grab, release)`` pair, or None if the
+    source cannot be opened now; with a ``reconnect`` policy the reader calls it when ``grab``
+    fails, and ``events`` records what happened. If every attempt fails, ``error`` holds the
+    :class:`~padet_sdk.errors.SourceError` and ``end_reason`` is "reconnect failed".
     """
 
     def __init__(
@@ -63,6 +73,8 @@ class FrameSource:
         release: Callable[[], None] | None = None,
         prefetch: int = 4,
         read_timeout: float | None = None,
+        reopen: Callable[[], tuple[Callable[[], np.ndarray | None], Callable[[], None] | None] | None] | None = None,
+        reconnect: ReconnectPolicy | None = None,
     ) -> None:
         self.name = name
         self.kind = kind  # "camera", "url", "file", "folder", "image"
@@ -73,6 +85,12 @@ class FrameSource:
         self.dropped = 0
         self.frames_read = 0
         self.end_reason: str | None = None
+        self.reconnect = reconnect if (live and reopen is not None) else None  # files never reconnect
+        self.events: list[SourceEvent] = []
+        self.error: SourceError | None = None
+        self._reopen = reopen
+        self._undelivered: list[SourceEvent] = []  # events not yet attached to a frame read after them
+        self._reconnecting = threading.Event()
         self._grab = grab
         self._release = release
         self._stop = threading.Event()
@@ -97,13 +115,20 @@ class FrameSource:
                     log.warning("reading %s failed: %s", self.name, e)
                     img = None
                 if img is None:
+                    if self._reconnect(index):
+                        continue
                     break
                 frame = Frame(index, img, time.perf_counter())
                 index += 1
                 if self.live:
                     with self._cond:
+                        carried = ()
                         if self._latest is not None:
                             self.dropped += 1  # never consumed: stale
+                            carried = self._latest.events  # its events go on with the newer frame
+                        if carried or self._undelivered:
+                            frame = Frame(frame.index, frame.image, frame.t_capture, (*carried, *self._undelivered))
+                            self._undelivered = []
                         self._latest = frame
                         self._cond.notify_all()
                 else:
@@ -124,6 +149,49 @@ class FrameSource:
                 except Exception:  # noqa: BLE001
                     pass
 
+    def _event(self, kind: str, **kw: Any) -> SourceEvent:
+        ev = SourceEvent(kind, self.name, time.time(), **kw)  # type: ignore[arg-type]
+        with self._cond:
+            self.events.append(ev)
+            self._undelivered.append(ev)
+        return ev
+
+    def _reconnect(self, frames_so_far: int) -> bool:
+        """Re-open after ``grab`` failed (reader thread); False when not reconnecting, stopped
+        or out of attempts (then ``error`` is set)."""
+        policy = self.reconnect
+        if policy is None or self._reopen is None or self._stop.is_set():
+            return False
+        self._reconnecting.set()
+        try:
+            t_lost = time.perf_counter()
+            self._event("disconnected", message=f"after {frames_so_far} frames")
+            log.warning("%s %s disconnected after %d frames; re-opening (up to %s attempts)", self.kind, self.name,
+                        frames_so_far, policy.attempts or "unlimited")  # fmt: skip
+            if self._release is not None:
+                release, self._release = self._release, None
+                try:
+                    release()
+                except Exception:  # noqa: BLE001
+                    pass
+            opened, attempt, why = retry(self._reopen, policy, name=self.name, stop=self._stop)
+            gap = time.perf_counter() - t_lost
+            if opened is not None:
+                self._grab, self._release = opened
+                self._event("reconnected", attempt=attempt, gap_s=gap)
+                log.warning("%s %s reconnected after %.1f s (attempt %d); frames of the gap are lost", self.kind,
+                            self.name, gap, attempt)  # fmt: skip
+                return True
+            if self._stop.is_set():
+                return False
+            msg = f"{self.kind} {self.name} lost: {attempt} reconnect attempts over {gap:.1f} s failed (last: {why})"
+            self.error = SourceError(msg)
+            self._event("failed", attempt=attempt, gap_s=gap, message=why)
+            log.error("%s", msg)
+            return False
+        finally:
+            self._reconnecting.clear()
+
     def _put(self, item: Frame | None) -> None:
         """Queue ``item``, waiting for room, unless the source is closed meanwhile."""
         while not self._stop.is_set():
@@ -137,18 +205,30 @@ class FrameSource:
     def read(self, timeout: float | None = None) -> Frame | None:
         """The next frame, or None at the end (``end_reason`` says why)."""
         timeout = self.read_timeout if timeout is None else timeout
+        if self.reconnect is not None:
+            timeout += 5.0  # the reader's own read times out first and re-opens; this catches a wedged one
         if self.end_reason is not None:
             return None
         if self.live:
-            with self._cond:
-                ok = self._cond.wait_for(lambda: self._latest is not None or self._ended.is_set(), timeout)
-                if self._latest is not None:
-                    frame, self._latest = self._latest, None
-                    return frame
-            if ok:
-                self._end("disconnected" if self.kind != "image" else "end")
+            deadline = time.monotonic() + timeout
+            while True:
+                with self._cond:
+                    ok = self._cond.wait_for(lambda: self._latest is not None or self._ended.is_set(),
+                                             max(0.0, min(0.5, deadline - time.monotonic())))  # fmt: skip
+                    if self._latest is not None:
+                        frame, self._latest = self._latest, None
+                        return frame
+                if ok:
+                    break
+                if self._reconnecting.is_set():  # the reader is re-opening: its back-off is bounded
+                    deadline = time.monotonic() + timeout
+                elif time.monotonic() >= deadline:
+                    self._end("timeout")
+                    return None
+            if self.error is not None:
+                self._end("reconnect failed")
             else:
-                self._end("timeout")
+                self._end("disconnected" if self.kind != "image" else "end")
             return None
         deadline = time.monotonic() + timeout
         while True:
@@ -173,7 +253,9 @@ class FrameSource:
             return
         self.end_reason = reason
         n = self.frames_read
-        if reason == "timeout":
+        if reason == "reconnect failed":
+            pass  # logged by the reader, with the attempts
+        elif reason == "timeout":
             log.warning("no frame from %s for %.1f s: treating it as disconnected (after %d frames)", self.name, self.read_timeout, n)
         elif self.live:
             log.warning("%s %s stopped delivering frames after %d frames (disconnected or ended)", self.kind, self.name, n)
@@ -214,52 +296,46 @@ def _natural_key(p: Path) -> list[Any]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
 
 
-def _capture_source(cap: Any, name: str, kind: str, live: bool, read_timeout: float | None, prefetch: int) -> FrameSource:
-    import cv2
-
-    def grab() -> np.ndarray | None:
-        ok, img = cap.read()
-        return img if ok and img is not None and img.size else None
-
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not live else 0
+def capture_source(cap: Any, name: str, kind: str, live: bool, read_timeout: float | None, prefetch: int,
+                   reopen: Callable[[], Any] | None = None, policy: ReconnectPolicy | None = None) -> FrameSource:  # fmt: skip
+    """A :class:`FrameSource` over an open ``cv2.VideoCapture``; ``reopen`` opens a new one (or
+    returns None) and, for a live source with a ``policy``, is how it reconnects."""
+    fps, count = capture.capture_info(cap, live)
     return FrameSource(
-        grab, name=name, kind=kind, live=live, fps=fps if fps and math.isfinite(fps) and 0 < fps < 1000 else None,
-        frame_count=count if count > 0 else None, release=cap.release, prefetch=prefetch, read_timeout=read_timeout,
+        capture.grabber(cap), name=name, kind=kind, live=live, fps=fps, frame_count=count, release=cap.release,
+        prefetch=prefetch, read_timeout=read_timeout, reopen=capture.reopener(reopen) if reopen else None,
+        reconnect=policy if live else None,
     )
 
 
 def open_source(
-    source: int | str | Path, *, live: bool | None = None, read_timeout: float | None = None, prefetch: int = 4
+    source: int | str | Path, *, live: bool | None = None, read_timeout: float | None = None, prefetch: int = 4,
+    reconnect: bool | ReconnectPolicy = True,
 ) -> FrameSource:
     """Open a camera index (``0`` or ``"0"``), a video file, an rtsp/http(s) URL, an image file
     or a folder of images (natural name order).
 
     ``live`` overrides the guess (cameras and URLs are live: only the newest frame is kept).
-    ``read_timeout``: seconds without a frame before the source counts as ended (default 10 for
-    live sources, 60 otherwise). Raises :class:`~padet_sdk.errors.SourceError` if it cannot be
-    opened.
+    ``read_timeout``: seconds without a frame before the source counts as disconnected (default
+    10 for live sources, 60 otherwise). ``reconnect``: live sources re-open after a disconnect
+    (True: the default :class:`~padet_sdk.reconnect.ReconnectPolicy`, or a policy; False:
+    they end); a URL that cannot be opened at first is retried by the same policy. Raises
+    :class:`~padet_sdk.errors.SourceError` if it cannot be opened.
     """
     import cv2
 
+    policy = as_policy(reconnect)
     if isinstance(source, (int, np.integer)) or (isinstance(source, str) and source.strip().isdigit()):
         idx = int(source)
-        cap = cv2.VideoCapture(idx)
-        if not cap.isOpened():
-            raise SourceError(
-                f"cannot open camera {idx}: no such device, no permission, or in use by another program "
-                "(on Linux list cameras with `ls /dev/video*` or `v4l2-ctl --list-devices`)"
-            )
-        return _capture_source(cap, f"camera {idx}", "camera", True if live is None else live, read_timeout, prefetch)
+        cap, reopen = capture.open_camera(idx)
+        return capture_source(cap, f"camera {idx}", "camera", True if live is None else live, read_timeout, prefetch, reopen, policy)
     text = str(source)
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme and scheme != "file":
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 10000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 5000]
-        cap = cv2.VideoCapture(text, cv2.CAP_FFMPEG, params)
-        if not cap.isOpened():
-            raise SourceError(f"cannot open stream {text}: unreachable, wrong URL/credentials, or unsupported by this OpenCV's FFmpeg")
         is_live = scheme in LIVE_SCHEMES if live is None else live
-        return _capture_source(cap, text, "url", is_live, read_timeout, prefetch)
+        timeout = read_timeout if read_timeout is not None else (LIVE_READ_TIMEOUT if is_live else FILE_READ_TIMEOUT)
+        cap, reopen = capture.open_url(text, read_timeout=timeout, policy=policy if is_live else None)
+        return capture_source(cap, text, "url", is_live, read_timeout, prefetch, reopen, policy)
     path = Path(text[7:] if scheme == "file" else text).expanduser()
     if path.is_dir():
         files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()), key=_natural_key)
@@ -273,7 +349,7 @@ def open_source(
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise SourceError(f"cannot open video file {path}: not a video, or a codec this OpenCV's FFmpeg cannot decode")
-    return _capture_source(cap, str(path), "file", bool(live), read_timeout, prefetch)
+    return capture_source(cap, str(path), "file", bool(live), read_timeout, prefetch)
 
 
 def _image_files_source(files: list[Path], name: str, kind: str, live: bool, read_timeout: float | None, prefetch: int) -> FrameSource:
@@ -293,5 +369,6 @@ def _image_files_source(files: list[Path], name: str, kind: str, live: bool, rea
 
 
 __all__ = [
-    "FILE_READ_TIMEOUT", "Frame", "FrameSource", "IMAGE_EXTENSIONS", "LIVE_READ_TIMEOUT", "LIVE_SCHEMES", "open_source",
+    "FILE_READ_TIMEOUT", "Frame", "FrameSource", "IMAGE_EXTENSIONS", "LIVE_READ_TIMEOUT", "LIVE_SCHEMES", "ReconnectPolicy",
+    "SourceEvent", "open_source",
 ]

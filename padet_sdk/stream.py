@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from .output import VideoOutput, draw_overlay, refuse_overwriting_input
+from .reconnect import ReconnectPolicy, SourceEvent
 from .sources import Frame, FrameSource, open_source
 from .util import available_cores
 
@@ -46,6 +47,7 @@ class FrameResult:
     fps: float  # results per second over the last ~30 frames
     dropped: int  # frames dropped so far (live sources)
     draw_min_score: float = 0.0  # annotated() draws only detections scoring at least this
+    events: tuple[SourceEvent, ...] = ()  # the source's disconnects/reconnects just before this frame
     _annotated: np.ndarray | None = field(default=None, repr=False)
 
     def annotated(self, overlay: bool = True) -> np.ndarray:
@@ -72,6 +74,7 @@ class StreamStats:
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     end_reason: str | None = None
+    events: list[SourceEvent] = field(default_factory=list)  # disconnects, reconnects, giving up
 
     @property
     def fps(self) -> float:
@@ -87,6 +90,7 @@ class StreamStats:
         return (
             f"{self.frames} frames in {self.seconds:.2f} s: {self.fps:.1f} FPS, latency mean {mean:.1f} ms "
             f"(p50 {self.latency(0.5):.1f}, p95 {self.latency(0.95):.1f}), dropped {self.dropped}"
+            + (f", reconnected {sum(e.kind == 'reconnected' for e in self.events)}x" if self.events else "")
             + (f", ended: {self.end_reason}" if self.end_reason else "")
         )
 
@@ -132,6 +136,8 @@ class _Pipeline:
                     pending.append((frame, self.detector.submit(frame.image)))
                     submitted += 1
                 if not pending:
+                    if self.source.error is not None:  # a live source that could not be re-opened
+                        raise self.source.error
                     break
                 frame, job = pending.popleft()
                 dets = job.result(timeout=INFER_TIMEOUT)
@@ -144,7 +150,8 @@ class _Pipeline:
                 st.seconds = now - t_start
                 latency = (now - frame.t_capture) * 1e3
                 st.latencies_ms.append(latency)
-                res = FrameResult(frame.index, frame.image, dets, latency, fps, self.source.dropped, self.draw_min_score)
+                res = FrameResult(frame.index, frame.image, dets, latency, fps, self.source.dropped, self.draw_min_score,
+                                  frame.events)  # fmt: skip
                 if self.output_path is not None:
                     self._write(res)
                 yield res
@@ -177,6 +184,7 @@ class _Pipeline:
         st.seconds = st.seconds or (time.perf_counter() - self.t_start)
         st.dropped = self.source.dropped
         st.end_reason = self.source.end_reason
+        st.events = list(self.source.events)
         log.info("stream %s: %s", self.source.name, st.summary())
 
 
@@ -241,6 +249,7 @@ def stream(
     max_frames: int | None = None,
     live: bool | None = None,
     read_timeout: float | None = None,
+    reconnect: bool | ReconnectPolicy = True,
 ) -> VideoStream:
     """Detect on every frame of ``source``, yielding :class:`FrameResult` in frame order.
 
@@ -260,7 +269,10 @@ def stream(
         draw_min_score: draw only detections scoring at least this on annotated frames (the
             yielded detections are not filtered: scoring a stream needs all of them).
         max_frames: stop after this many frames.
-        live, read_timeout: see :func:`open_source`.
+        live, read_timeout, reconnect: see :func:`open_source`; each disconnect/reconnect of a
+            live source is in the next :attr:`FrameResult.events` and in ``stats.events``, and
+            a source that cannot be re-opened ends the stream with
+            :class:`~padet_sdk.errors.SourceError` after the results before it.
     Raises :class:`~padet_sdk.errors.SourceError` if ``output`` is the source file itself
     (the same path, a symlink or a hard link), before anything is written.
     The returned :class:`VideoStream` has ``stats`` (FPS, latency quantiles, dropped frames),
@@ -269,7 +281,7 @@ def stream(
     if output is not None:  # before anything is opened or written
         on_disk = source.name if isinstance(source, FrameSource) and source.kind in ("file", "image") else source
         refuse_overwriting_input(on_disk, output)
-    src = source if isinstance(source, FrameSource) else open_source(source, live=live, read_timeout=read_timeout)
+    src = source if isinstance(source, FrameSource) else open_source(source, live=live, read_timeout=read_timeout, reconnect=reconnect)
     if not detector.for_video_setup and available_cores() > 1:
         log.info("for video, Detector.for_video(...) is usually faster: several narrower inferences side by side "
                  "instead of one inference on all %d cores, which decoding and encoding keep interrupting",
