@@ -1,0 +1,140 @@
+"""The ByteTrack tracker on synthetic box sequences (no detector): identities through occlusions,
+the lost buffer, and one identity per object."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from padet_sdk.detections import DETECTION_DTYPE, Detections
+from padet_sdk.track import Tracker, TrackState
+
+
+def dets(boxes, scores=None, classes=None) -> Detections:
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    data = np.zeros(len(boxes), DETECTION_DTYPE)
+    data["box"] = boxes
+    data["score"] = 0.9 if scores is None else scores
+    data["class_id"] = 0 if classes is None else classes
+    return Detections(data, ("a", "b"), (480, 640))
+
+
+def box_at(t: int, x0: float, y0: float, vx: float, vy: float = 0.0, w: float = 40, h: float = 60) -> list[float]:
+    x, y = x0 + vx * t, y0 + vy * t
+    return [x, y, x + w, y + h]
+
+
+def run(tracker: Tracker, frames) -> list[dict[int, int]]:
+    """Per frame, {object index: track id} (objects given as (index, box, score))."""
+    out = []
+    for objs in frames:
+        d = dets([b for _, b, _ in objs], [s for _, _, s in objs]) if objs else dets([])
+        tracked = tracker.update(d)
+        ids = tracked.track_ids.tolist()
+        assert len(set(ids)) == len(ids), f"one identity on two objects: {ids}"
+        by_box = {tuple(np.float32(v) for v in b): k for k, b, _ in objs}
+        out.append({by_box[tuple(bb)]: i for bb, i in zip(map(tuple, tracked.boxes), ids)})
+    return out
+
+
+def test_one_identity_through_a_five_frame_occlusion():
+    frames = []
+    for t in range(30):
+        objs = [(1, box_at(t, 300, 300, -3.0, 1.0), 0.85)]  # a second object that stays visible
+        if not 10 <= t < 15:  # object 0 hidden for 5 frames while it keeps moving
+            objs.append((0, box_at(t, 20, 100, 6.0, 2.0), 0.9))
+        frames.append(objs)
+    seen = run(Tracker(lost_buffer=10), frames)
+    ids0 = {s[0] for s in seen if 0 in s}
+    assert ids0 == {seen[0][0]} and seen[15][0] == seen[0][0]
+    assert {s[1] for s in seen} == {seen[0][1]} != ids0
+
+
+def test_low_score_detections_keep_a_track_alive():
+    """The second association: scores dipping under high_score (an object partly hidden) still
+    match the track, and are reported with its identity."""
+    frames = [[(0, box_at(t, 50, 50, 5.0), 0.3 if 8 <= t < 14 else 0.9)] for t in range(20)]
+    tracker = Tracker(high_score=0.5, low_score=0.1)
+    seen = run(tracker, frames)
+    assert all(s == {0: 1} for s in seen)
+    assert [s for s in run(Tracker(high_score=0.5, low_score=0.4), frames)][8:14] == [{}] * 6  # ignored below low_score
+
+
+@pytest.mark.parametrize("gap, same", [(5, True), (6, False)])
+def test_no_reidentification_after_the_lost_buffer(gap, same):
+    tracker = Tracker(lost_buffer=5)
+    frames = [[(0, box_at(t, 20, 100, 4.0), 0.9)] if not 10 <= t < 10 + gap else [] for t in range(30)]
+    seen = run(tracker, frames)
+    first, after = seen[9][0], seen[10 + gap + 1][0]  # births are confirmed one frame late
+    assert (after == first) is same
+    if not same:
+        assert after > first and tracker.state_of(first) is TrackState.REMOVED  # never given out again
+
+
+def test_track_states_new_confirmed_lost_removed():
+    tracker = Tracker(lost_buffer=2)
+    assert len(tracker.update(dets([[0, 0, 10, 10]]))) == 1  # frame 1: confirmed at once
+    assert len(tracker.update(dets([[0, 0, 10, 10], [100, 100, 140, 150]]))) == 1  # a new object: NEW, not shown
+    new_id = max(t.track_id for t in tracker.tracks)
+    assert tracker.state_of(new_id) is TrackState.NEW
+    out = tracker.update(dets([[0, 0, 10, 10], [101, 100, 141, 150]]))
+    assert out.track_ids.tolist() == [1, new_id] and tracker.state_of(new_id) is TrackState.CONFIRMED
+    tracker.update(dets([[0, 0, 10, 10]]))
+    assert tracker.state_of(new_id) is TrackState.LOST
+    tracker.update(dets([[0, 0, 10, 10]]))
+    assert tracker.state_of(new_id) is TrackState.LOST
+    tracker.update(dets([[0, 0, 10, 10]]))
+    assert tracker.state_of(new_id) is TrackState.REMOVED and [t.track_id for t in tracker.tracks] == [1]
+    tracker.update(dets([[0, 0, 10, 10], [500, 10, 540, 60]]))  # a NEW track not matched again dies at once
+    born = max(t.track_id for t in tracker.tracks)
+    tracker.update(dets([[0, 0, 10, 10]]))
+    assert tracker.state_of(born) is TrackState.REMOVED
+    tracker.reset()
+    assert tracker.update(dets([[5, 5, 9, 9]])).track_ids.tolist() == [1]
+
+
+def test_never_one_identity_on_two_objects_among_many_crossing_objects():
+    rng = np.random.default_rng(0)
+    n, t_max = 40, 60
+    start = rng.uniform([0, 0], [600, 420], (n, 2))
+    vel = rng.uniform(-6, 6, (n, 2))
+    size = rng.uniform(20, 60, (n, 2))
+    tracker = Tracker()
+    identity: dict[int, set[int]] = {}
+    for t in range(t_max):
+        keep = rng.random(n) > 0.15  # dropped detections
+        xy = start + vel * t + rng.normal(0, 1.0, (n, 2))
+        boxes = np.concatenate([xy, xy + size], axis=1)[keep]
+        scores = rng.uniform(0.2, 1.0, n).astype(np.float32)[keep]
+        out = tracker.update(dets(boxes, scores))
+        ids = out.track_ids.tolist()
+        assert len(ids) == len(set(ids))
+        assert out.boxes.tolist() == boxes.astype(np.float32)[np.isin(np.arange(len(boxes)), _rows(boxes, out.boxes))].tolist()
+        for k, tid in zip(np.flatnonzero(keep)[_rows(boxes, out.boxes)], ids):
+            identity.setdefault(tid, set()).add(int(k))
+    # most identities follow one object only (switches happen where boxes cross)
+    assert np.mean([len(v) == 1 for v in identity.values()]) > 0.8
+
+
+def _rows(boxes: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Row indices of ``boxes`` of each of ``chosen`` (output boxes are input boxes)."""
+    b32 = boxes.astype(np.float32)
+    return np.array([int(np.flatnonzero((b32 == c).all(1))[0]) for c in chosen], np.intp)
+
+
+def test_classes_are_kept_apart_on_request():
+    a, b = [0, 0, 40, 40], [2, 0, 42, 40]
+    for match_classes, expect in ((False, [1, 1]), (True, [1, 2])):
+        tracker = Tracker(match_classes=match_classes)
+        first = tracker.update(dets([a], classes=[0])).track_ids.tolist()
+        tracker.update(dets([b], classes=[1]))
+        third = tracker.update(dets([b], classes=[1])).track_ids.tolist()
+        assert [first[0], third[0]] == expect
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="low_score"):
+        Tracker(high_score=0.3, low_score=0.5)
+    with pytest.raises(ValueError, match="lost_buffer"):
+        Tracker(lost_buffer=-1)
+    with pytest.raises(ValueError, match="match_iou"):
+        Tracker(match_iou=0.0)
