@@ -5,7 +5,9 @@
 #
 #   bash benchmarks/train_synth_cpu.sh [WORK_DIR]        (default WORK_DIR: runs/synth_cpu)
 #
-# Environment: PYTHON (default python), MAX_MINUTES (15), THREADS (torch threads, 2).
+# Environment: PYTHON (default python), MAX_MINUTES (15), THREADS (torch threads, 2),
+# NET (the network options, default "--config vgg16_384 --width 0.125"; the light preset at the
+# same input: NET="--config mobilenetv3_320").
 #
 # The data and recipe are those of the embedded demo model (export/build_demo_model.py), which
 # trains for a fixed number of steps instead of minutes. Measured 2026-11-25 on the idle 2-core
@@ -34,8 +36,9 @@ if [ ! -f "$DATA/annotations/instances_val.json" ]; then
     "$PY" -m training.data.synth --out "$DATA" --train 3000 --val 300 --size 192 --seed 0 --quiet
 fi
 
-"$PY" -m training.train --config vgg16_384 --data "$DATA" --out "$RUN" \
-    --width 0.125 --input-size 192 --batch-size 8 --optimizer adamw --lr 2e-3 --warmup-epochs 0.2 \
+# shellcheck disable=SC2086  # NET is a list of options
+"$PY" -m training.train ${NET:---config vgg16_384 --width 0.125} --data "$DATA" --out "$RUN" \
+    --input-size 192 --batch-size 8 --optimizer adamw --lr 2e-3 --warmup-epochs 0.2 \
     --milestones 14.5 16.5 --epochs 100 --no-augment --ohem 3 --max-minutes "${MAX_MINUTES:-15}" \
     --eval-every 0 --workers 1 --seed 0 --quiet --exist-ok
 

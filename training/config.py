@@ -79,6 +79,12 @@ class PADetConfig:
     fam_detach: bool = False
     #: [choice] the last levels are too small for FAM (paper §3.3: the last two).
     fam_skip_last: int = 2
+    #: groups of the FAM's deformable conv (1: the paper's full 3x3 conv; ``"depthwise"``: one
+    #: per channel). Grouped, a 1x1 conv follows it (a depthwise-separable deformable conv).
+    fam_groups: int | Literal["depthwise"] = 1
+    #: SSDLite-style light decoder and heads (depthwise-separable 3x3 convs, 1x1 predictions) for
+    #: mobile backbones; False is the paper's network.
+    light_head: bool = False
 
     # --- matching / loss ---
     pos_iou: float = 0.5
@@ -124,6 +130,12 @@ class PADetConfig:
                     f"fam={self.fam!r} takes its offsets from the APM regression features, "
                     "so it needs use_apm_reg=True (use fam='none' or 'implicit' without APM_R)"
                 )
+        if self.fam_groups != "depthwise" and (
+            not isinstance(self.fam_groups, int) or self.fam_groups < 1
+            or self.channels(self.decoder_channels) % self.fam_groups
+        ):  # fmt: skip
+            raise ValueError(f"fam_groups must be 'depthwise' or a positive divisor of the "
+                             f"{self.channels(self.decoder_channels)} decoder channels, got {self.fam_groups!r}")  # fmt: skip
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
         if not 0 < self.width <= 4:
@@ -141,6 +153,11 @@ class PADetConfig:
     def channels(self, c: int) -> int:
         """Width-scaled channel count (at least 8)."""
         return max(8, int(round(c * self.width)))
+
+    @property
+    def fam_conv_groups(self) -> int:
+        """``fam_groups`` as a number."""
+        return self.channels(self.decoder_channels) if self.fam_groups == "depthwise" else self.fam_groups
 
     @property
     def num_encoder_levels(self) -> int:
@@ -217,11 +234,20 @@ def _preset(name: str, backbone: str, size: int) -> PADetConfig:
     )
 
 
+def _light_preset(name: str, backbone: str, size: int) -> PADetConfig:
+    """A mobile backbone with the light (depthwise-separable) decoder and heads, 128 decoder
+    channels and a depthwise deformable FAM: the paper's structure at SSDLite's cost."""
+    return _preset(name, backbone, size).replace(decoder_channels=128, light_head=True, fam_groups="depthwise")
+
+
 PRESETS: dict[str, PADetConfig] = {
     "vgg16_384": _preset("vgg16_384", "vgg16", 384),
     "vgg16_512": _preset("vgg16_512", "vgg16", 512),
     "resnet101_384": _preset("resnet101_384", "resnet101", 384),
     "resnet101_512": _preset("resnet101_512", "resnet101", 512),
+    "mobilenetv3_320": _light_preset("mobilenetv3_320", "mobilenet_v3_large", 320),
+    "mobilenetv3_384": _light_preset("mobilenetv3_384", "mobilenet_v3_large", 384),
+    "mobilenetv2_320": _light_preset("mobilenetv2_320", "mobilenet_v2", 320),
 }
 
 

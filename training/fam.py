@@ -14,6 +14,10 @@ Training on a CPU uses :func:`deform_conv2d_sampled` (the same operator built fr
 and a 1x1 conv) because torchvision's CPU backward is single-threaded and took half of every
 training step of the narrow CPU model; CUDA training, evaluation and export keep torchvision's
 op, which the ONNX export turns into a real ``DeformConv`` node.
+
+With ``groups`` > 1 (the light head: ``groups = channels``, a depthwise deformable conv) a 1x1
+conv mixes the channels afterwards: a depthwise-separable deformable conv, ~9x fewer
+multiply-adds in the op that stays FP32 under INT8.
 """
 from __future__ import annotations
 
@@ -41,7 +45,9 @@ def deform_conv2d_sampled(x: Tensor, offset: Tensor, weight: Tensor, bias: Tenso
     # align_corners=False: pixel p sits at (2p + 1) / size - 1, which also works for 1-pixel maps
     grid = torch.stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), dim=-1).view(b, K * h, w, 2)
     cols = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return nn.functional.conv2d(cols.reshape(b, c * K, h, w), weight.reshape(weight.shape[0], c * K, 1, 1), bias)
+    groups = c // weight.shape[1]  # as torchvision: the weight holds C / groups input channels
+    w1 = weight.reshape(weight.shape[0], weight.shape[1] * K, 1, 1)  # channel-major, as cols
+    return nn.functional.conv2d(cols.reshape(b, c * K, h, w), w1, bias, groups=groups)
 
 
 def split_location_shape(reg: Tensor) -> tuple[Tensor, Tensor]:
@@ -52,13 +58,16 @@ def split_location_shape(reg: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class FAM(nn.Module):
-    def __init__(self, channels: int, num_anchors: int, mode: str, *, detach: bool = False) -> None:
+    def __init__(self, channels: int, num_anchors: int, mode: str, *, detach: bool = False, groups: int = 1) -> None:
         super().__init__()
+        if groups < 1 or channels % groups:
+            raise ValueError(f"FAM groups must divide its {channels} channels, got {groups}")
         self.mode = mode
         self.detach = detach
-        self.weight = nn.Parameter(torch.empty(channels, channels, 3, 3))
+        self.weight = nn.Parameter(torch.empty(channels, channels // groups, 3, 3))
         self.bias = nn.Parameter(torch.zeros(channels))
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
+        self.point = nn.Conv2d(channels, channels, 1) if groups > 1 else None
         a2 = 2 * num_anchors
         if mode == "implicit":
             self.offset = nn.Conv2d(channels, 2 * K, 3, padding=1)
@@ -76,7 +85,7 @@ class FAM(nn.Module):
     def reset_offsets(self) -> None:
         """Zero the offset convs: a fresh FAM samples like a regular 3x3 conv (DCN practice)."""
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, nn.Conv2d) and m is not self.point:
                 nn.init.zeros_(m.weight)
                 nn.init.zeros_(m.bias)
 
@@ -102,9 +111,11 @@ class FAM(nn.Module):
     def forward(self, x: Tensor, reg: Tensor | None) -> Tensor:
         off = self.offsets(x, reg)
         if off is None:
-            y = nn.functional.conv2d(x, self.weight, self.bias, padding=1)
+            y = nn.functional.conv2d(x, self.weight, self.bias, padding=1, groups=x.shape[1] // self.weight.shape[1])
         elif self.training and x.device.type == "cpu":
             y = deform_conv2d_sampled(x, off, self.weight, self.bias)
         else:
             y = deform_conv2d(x, off, self.weight, self.bias, padding=(1, 1))
+        if self.point is not None:
+            y = self.point(y)
         return torch.relu(y)

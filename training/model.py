@@ -48,16 +48,17 @@ class PADet(nn.Module):
         c = ch(cfg.decoder_channels)
         sizes = cfg.feature_sizes
         taps = [t.channels for t in self.encoder.output_shape()]
-        self.decoder = Decoder(taps, c, cfg.last_level_padding(sizes[-2]))
+        self.decoder = Decoder(taps, c, cfg.last_level_padding(sizes[-2]), light=cfg.light_head)
         apa = cfg.anchors_per_location
         self.apm = None
         if cfg.use_apm_score or cfg.use_apm_reg:
             self.apm = nn.ModuleList(
-                APM(c, a, use_score=cfg.use_apm_score, use_reg=cfg.use_apm_reg) for a in apa
+                APM(c, a, use_score=cfg.use_apm_score, use_reg=cfg.use_apm_reg, light=cfg.light_head) for a in apa
             )
         self.heads = nn.ModuleList(
             DetectionHead(
-                c, a, cfg.num_classes, fam_mode=cfg.fam if cfg.fam_on_level(i) else None, fam_detach=cfg.fam_detach
+                c, a, cfg.num_classes, fam_mode=cfg.fam if cfg.fam_on_level(i) else None, fam_detach=cfg.fam_detach,
+                light=cfg.light_head, fam_groups=cfg.fam_conv_groups,
             )
             for i, a in enumerate(apa)
         )

@@ -58,7 +58,7 @@ def _tiny_config(backbone: str) -> PADetConfig:
     return PADetConfig(name="tiny96", backbone=backbone, input_size=96, num_classes=2, width=0.125, prior_prob=0.5)
 
 
-@pytest.mark.parametrize("name", ["vgg16", "resnet101"])
+@pytest.mark.parametrize("name", ["vgg16", "resnet101", "mobilenet_v3_large", "mobilenet_v2"])
 @pytest.mark.parametrize("size", [136, 200])
 def test_builtin_encoders_compute_the_taps_they_declare(name, size):
     """Sizes that the strides do not divide: VGG pools (rounds down), ResNet's padded strided
@@ -156,3 +156,109 @@ def test_a_registered_encoder_trains_exports_and_detects_in_the_sdk(tiny_backbon
     assert [g.shape for g in got] == [r.shape for r in ref]
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, rtol=0, atol=1e-4)
+
+
+# --- light encoders (torchvision's mobile networks) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, tv_name, taps", [
+    ("mobilenet_v3_large", "mobilenet_v3_large", ((40, 8), (112, 16), (960, 32))),
+    ("mobilenet_v2", "mobilenet_v2", ((32, 8), (96, 16), (1280, 32))),
+])  # fmt: skip
+def test_mobile_encoders_are_torchvision_features_tapped_at_strides_8_16_32(name, tv_name, taps):
+    """Full width: the tapped blocks are torchvision's (same module names and shapes), with the
+    channels and strides torchvision's network has there; the extras follow at strides 64, 128."""
+    import torchvision
+
+    cfg = PADetConfig(backbone=name, input_size=320, width=1.0)
+    enc = build_backbone(name, num_taps=cfg.num_encoder_levels, ch=cfg.channels)
+    tv = getattr(torchvision.models, tv_name)(weights=None)
+    ours = {k: v.shape for k, v in enc.features.state_dict().items()}
+    theirs = {k.removeprefix("features."): v.shape for k, v in tv.state_dict().items() if k.startswith("features.")}
+    assert ours == theirs
+    shape = enc.output_shape()
+    assert [(t.channels, t.stride) for t in shape[:3]] == list(taps)
+    assert [t.stride for t in shape[3:]] == [64, 128]
+    assert cfg.feature_sizes == (40, 20, 10, 5, 3, 1)
+
+
+def _save_torchvision(tmp_path, tv_name: str):
+    import torchvision
+
+    torch.manual_seed(1)
+    tv = getattr(torchvision.models, tv_name)(weights=None)
+    with torch.no_grad():  # running statistics that differ from a fresh BatchNorm's, so copying them shows
+        for m in tv.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / f"{tv_name}.pth"
+    torch.save(tv.state_dict(), path)
+    return tv, path
+
+
+@pytest.mark.parametrize("preset, tv_name", [("mobilenetv3_320", "mobilenet_v3_large"), ("mobilenetv2_320", "mobilenet_v2")])
+def test_mobile_presets_load_torchvision_imagenet_weights_from_a_local_file(preset, tv_name, tmp_path):
+    from training.model import build_model
+
+    tv, path = _save_torchvision(tmp_path, tv_name)
+    model = build_model(preset, 3, input_size=128, backbone_weights=str(path))
+    ours = model.encoder.features.state_dict()
+    theirs = tv.state_dict()
+    assert len(ours) > 100
+    for k, v in ours.items():
+        assert torch.equal(v, theirs[f"features.{k}"]), k
+    # and the loaded encoder computes torchvision's features (eval mode: running statistics)
+    model.eval()
+    tv.eval()
+    x = torch.randn(1, 3, 128, 128)
+    with torch.no_grad():
+        want = tv.features(x)
+        got = model.encoder(x)[2]
+    torch.testing.assert_close(got, want, rtol=0, atol=0)  # the same modules on the same input
+
+
+def test_mobile_encoders_refuse_weights_that_do_not_fit(tmp_path):
+    from training.model import build_model
+
+    _, v2 = _save_torchvision(tmp_path, "mobilenet_v2")
+    with pytest.raises(ValueError, match="do not fit: features.0.0.weight .*torchvision mobilenet_v3_large"):
+        build_model("mobilenetv3_320", 3, input_size=128, backbone_weights=str(v2))
+    _, v3 = _save_torchvision(tmp_path, "mobilenet_v3_large")
+    with pytest.raises(ValueError, match="width=1.0"):
+        build_model("mobilenetv3_320", 3, input_size=128, width=0.5, backbone_weights=str(v3))
+    with pytest.raises(FileNotFoundError, match="mobilenet_v3_large-8738ca79.pth"):
+        build_model("mobilenetv3_320", 3, input_size=128, backbone_weights=str(tmp_path / "missing.pth"))
+
+
+def test_light_head_is_depthwise_separable_and_cheaper_at_the_same_outputs():
+    """The light option changes only how the decoder/heads compute, not what they output: same
+    output shapes and anchors, far fewer multiply-adds in decoder and heads, grouped FAM."""
+    from training.config import make_config
+    from training.model import PADet
+    from training.summary import count_macs
+
+    light = make_config("mobilenetv3_320", 6, input_size=192)
+    paper = light.replace(light_head=False, fam_groups=1)
+    assert light.light_head and light.fam_conv_groups == light.channels(light.decoder_channels) == 128
+    m_light, m_paper = PADet(light).eval(), PADet(paper).eval()
+    x = torch.randn(1, 3, 192, 192)
+    with torch.no_grad():
+        a, b = m_light(x), m_paper(x)
+    assert [t.shape for t in a] == [t.shape for t in b]
+    parts = {"decoder": None, "heads": None}
+    macs_light, macs_paper = count_macs(m_light, 192, parts), count_macs(m_paper, 192, parts)
+    # heads: 8x fewer (35M vs 285M at 192); decoder 3.8x (its 1x1 laterals stay as they are)
+    assert macs_light["heads"] < macs_paper["heads"] / 6 and macs_light["decoder"] < macs_paper["decoder"] / 3
+    assert m_light.heads[0].fam.weight.shape == (128, 1, 3, 3) and m_light.heads[0].fam.point is not None
+    assert type(light).from_dict(light.to_dict()) == light
+
+
+def test_fam_groups_must_divide_the_decoder_channels():
+    from training.config import make_config
+
+    with pytest.raises(ValueError, match="fam_groups must be 'depthwise' or a positive divisor of the 128"):
+        make_config("mobilenetv3_320", 3, fam_groups=3)
+    with pytest.raises(ValueError, match="fam_groups"):
+        make_config("vgg16_384", 3, fam_groups="grouped")
+    assert make_config("vgg16_384", 3, width=0.125, fam_groups="depthwise").fam_conv_groups == 32

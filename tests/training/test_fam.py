@@ -8,13 +8,16 @@ from torchvision.ops import deform_conv2d
 from training.fam import FAM, deform_conv2d_sampled
 
 
-@pytest.mark.parametrize("b,c,cout,h,w", [(2, 8, 8, 12, 12), (1, 4, 6, 7, 5), (3, 5, 5, 1, 1), (2, 3, 4, 2, 9)])
-def test_sampled_deform_conv_matches_torchvision_values_and_gradients(b, c, cout, h, w):
+@pytest.mark.parametrize("b,c,cout,h,w,groups", [
+    (2, 8, 8, 12, 12, 1), (1, 4, 6, 7, 5, 1), (3, 5, 5, 1, 1, 1), (2, 3, 4, 2, 9, 1),
+    (2, 8, 8, 6, 7, 8), (1, 6, 6, 5, 5, 3),  # depthwise and grouped (the light head's FAM)
+])  # fmt: skip
+def test_sampled_deform_conv_matches_torchvision_values_and_gradients(b, c, cout, h, w, groups):
     g = torch.Generator().manual_seed(h * 31 + w)
     x = torch.randn(b, c, h, w, generator=g, dtype=torch.float64, requires_grad=True)
     # offsets large enough to sample outside the map and across pixel borders
     off = (3 * torch.randn(b, 18, h, w, generator=g, dtype=torch.float64)).requires_grad_()
-    wt = torch.randn(cout, c, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    wt = torch.randn(cout, c // groups, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(cout, generator=g, dtype=torch.float64, requires_grad=True)
     ref = deform_conv2d(x, off, wt, bias, padding=(1, 1))
     got = deform_conv2d_sampled(x, off, wt, bias)

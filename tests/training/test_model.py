@@ -17,7 +17,7 @@ def test_output_shapes_of_every_preset_at_batch_2(preset):
     torch.manual_seed(0)
     model = build_model(preset, num_classes=80).eval()
     s = model.cfg.input_size
-    n = 18400 if s == 384 else 32724
+    n = {320: 12790, 384: 18400, 512: 32724}[s]  # SSD's anchor counts: (40, 20, 10, 5, 3, 1) maps at 320
     with torch.no_grad():
         out = model(torch.randn(2, 3, s, s))
     assert out.apm_logits.shape == (2, n)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .base import ChannelFn, Encoder, TapSpec, extra_stage
 from .registry import backbone_class, backbone_names, build_backbone, register_backbone, unregister_backbone
 
-from . import resnet, vgg  # noqa: E402, F401  (the built-in encoders register themselves)
+from . import mobilenet, resnet, vgg  # noqa: E402, F401  (the built-in encoders register themselves)
 
 __all__ = [
     "ChannelFn", "Encoder", "TapSpec", "extra_stage", "backbone_class", "backbone_names", "build_backbone",
