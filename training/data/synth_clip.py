@@ -5,6 +5,8 @@ the result against these boxes with pycocotools.
 Same look and box convention as :mod:`training.data.synth` (continuous pixels, a box is the
 extent of the object's visible pixels). An object less than ``min_visible`` visible in a frame
 is written as a COCO ``iscrowd`` region: detecting it is neither rewarded nor punished.
+Each object keeps its identity: ``track_id`` in the COCO annotations and a MOTChallenge
+``gt.txt`` beside the clip, so that tracking can be scored (py-motmetrics).
 
     python -m training.data.synth_clip --out demo/clip.mp4 --frames 300 --seed 0
 
@@ -98,6 +100,21 @@ def render_clip_frames(
 ):
     """Yield ``(frame_bgr uint8 (H, W, 3), boxes float32 (K, 4) xyxy px, labels int64 (K,),
     crowd bool (K,))`` for each frame. ``crowd`` marks objects under ``min_visible`` visible."""
+    for frame, boxes, labels, crowd, _, _ in render_clip_objects(num_frames, size, seed, num_classes, num_objects, min_visible, noise_sigma):
+        yield frame, boxes, labels, crowd
+
+
+def render_clip_objects(
+    num_frames: int = 300,
+    size: tuple[int, int] = (640, 480),
+    seed: int = 0,
+    num_classes: int = 6,
+    num_objects: int = 7,
+    min_visible: float = 0.3,
+    noise_sigma: float = 4.0,
+):
+    """:func:`render_clip_frames` plus each object's identity and visibility: yield ``(frame,
+    boxes, labels, crowd, track_ids int64 (K,) >= 1, visibility float32 (K,) in 0..1)``."""
     width, height = size
     rng = np.random.default_rng(seed)
     background = _background(rng, height, width)
@@ -122,7 +139,7 @@ def render_clip_frames(
             image[iy0:iy1, ix0:ix1] = patch * (1.0 - a) + m.color * a
             owner[iy0:iy1, ix0:ix1][alpha >= 128] = k
             rois.append((ix0, iy0, ix1, iy1))
-        boxes, labels, crowd = [], [], []
+        boxes, labels, crowd, ids, vis = [], [], [], [], []
         for k, (ix0, iy0, ix1, iy1) in enumerate(rois):
             mine = owner[iy0:iy1, ix0:ix1] == k
             n_vis = int(mine.sum())
@@ -132,6 +149,8 @@ def render_clip_frames(
             boxes.append((ix0 + cols[0], iy0 + rows[0], ix0 + cols[-1] + 1, iy0 + rows[-1] + 1))
             labels.append(movers[k].label)
             crowd.append(n_vis < min_visible * max(areas[k], 1))
+            ids.append(k + 1)
+            vis.append(min(n_vis / max(areas[k], 1), 1.0))
         if noise_sigma > 0:
             image = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(noise_sigma)
         rgb = np.clip(np.round(image), 0, 255).astype(np.uint8)
@@ -140,6 +159,8 @@ def render_clip_frames(
             np.asarray(boxes, np.float32).reshape(-1, 4),
             np.asarray(labels, np.int64),
             np.asarray(crowd, bool),
+            np.asarray(ids, np.int64),
+            np.asarray(vis, np.float32),
         )
         for m in movers:
             m.step(width, height)
@@ -149,14 +170,16 @@ def write_clip(
     out: str | Path, num_frames: int = 300, size: tuple[int, int] = (640, 480), seed: int = 0, fps: float = 25.0,
     num_classes: int = 6, progress: bool = True,
 ) -> tuple[Path, Path]:
-    """Write ``out`` (mp4v) and ``out`` with ``.json`` (COCO ground truth, image id = frame + 1)."""
+    """Write ``out`` (mp4v), ``out`` with ``.json`` (COCO ground truth, image id = frame + 1,
+    ``track_id`` per annotation) and ``<out stem>_gt.txt`` (MOTChallenge: frame (1-based), id,
+    x, y, w, h, considered (0 for crowd), class, visibility)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write {out} with the mp4v codec")
-    images, anns = [], []
-    frames = render_clip_frames(num_frames, size, seed, num_classes)
+    images, anns, mot = [], [], []
+    frames = render_clip_objects(num_frames, size, seed, num_classes)
     if progress:
         try:  # tqdm comes with the [train] extra; the demo's runtime-only env has no progress bar
             from tqdm import tqdm
@@ -165,15 +188,16 @@ def write_clip(
         else:
             frames = tqdm(frames, total=num_frames, desc=f"clip {out.name}", unit="frame")
     try:
-        for t, (frame, boxes, labels, crowd) in enumerate(frames):
+        for t, (frame, boxes, labels, crowd, ids, vis) in enumerate(frames):
             writer.write(frame)
             images.append({"id": t + 1, "file_name": f"frame_{t:06d}", "width": size[0], "height": size[1]})
-            for b, lab, c in zip(boxes.tolist(), labels.tolist(), crowd.tolist()):
+            for b, lab, c, tid, v in zip(boxes.tolist(), labels.tolist(), crowd.tolist(), ids.tolist(), vis.tolist()):
                 w, h = b[2] - b[0], b[3] - b[1]
                 anns.append(
                     {"id": len(anns) + 1, "image_id": t + 1, "category_id": int(lab), "bbox": [b[0], b[1], w, h],
-                     "area": w * h, "iscrowd": int(c)}
+                     "area": w * h, "iscrowd": int(c), "track_id": int(tid)}
                 )
+                mot.append(f"{t + 1},{tid},{b[0]:g},{b[1]:g},{w:g},{h:g},{int(not c)},{lab},{v:.4f}\n")
     finally:
         writer.release()
     gt = {
@@ -184,7 +208,14 @@ def write_clip(
     }
     gt_path = out.with_suffix(".json")
     gt_path.write_text(json.dumps(gt))
+    mot_gt_path(out).write_text("".join(mot))
     return out, gt_path
+
+
+def mot_gt_path(clip: str | Path) -> Path:
+    """Where :func:`write_clip` puts the MOTChallenge ground truth of ``clip``: ``<stem>_gt.txt``."""
+    clip = Path(clip)
+    return clip.with_name(f"{clip.stem}_gt.txt")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     video, gt = write_clip(args.out, args.frames, (args.width, args.height), args.seed, args.fps, args.classes)
-    print(f"wrote {video} and {gt}")
+    print(f"wrote {video}, {gt} and {mot_gt_path(video)}")
     return 0
 
 

@@ -35,3 +35,26 @@ def test_written_clip_has_every_frame_and_coco_ground_truth(tmp_path):
     assert len(coco.getImgIds()) == 12
     assert len(coco.getAnnIds()) > 12
     assert json.loads(gt.read_text())["images"][0]["width"] == 160
+
+
+def test_objects_keep_their_identity_in_coco_json_and_mot_gt(tmp_path):
+    from training.data.synth_clip import mot_gt_path, render_clip_objects
+
+    frames = list(render_clip_objects(30, (200, 150), seed=2, num_objects=4))
+    for (f, b, lab, c, ids, vis), (f2, b2, lab2, c2) in zip(frames, render_clip_frames(30, (200, 150), seed=2, num_objects=4)):
+        assert np.array_equal(b, b2) and np.array_equal(lab, lab2) and len(ids) == len(set(ids.tolist())) == len(b)
+        assert ((vis > 0) & (vis <= 1)).all() and ((vis < 0.3) == c).all()
+    # an identity keeps its class: the same mover throughout
+    label_of: dict[int, set[int]] = {}
+    for _, _, lab, _, ids, _ in frames:
+        for i, l in zip(ids.tolist(), lab.tolist()):
+            label_of.setdefault(i, set()).add(l)
+    assert set(label_of) == {1, 2, 3, 4} and all(len(v) == 1 for v in label_of.values())
+
+    video, gt = write_clip(tmp_path / "clip.mp4", num_frames=10, size=(160, 128), seed=1, progress=False)
+    anns = json.loads(gt.read_text())["annotations"]
+    rows = [line.split(",") for line in mot_gt_path(video).read_text().splitlines()]
+    assert len(rows) == len(anns) and mot_gt_path(video).name == "clip_gt.txt"
+    for a, r in zip(anns, rows):
+        assert int(r[0]) == a["image_id"] and int(r[1]) == a["track_id"] and int(r[7]) == a["category_id"]
+        assert np.allclose([float(v) for v in r[2:6]], a["bbox"]) and int(r[6]) == 1 - a["iscrowd"]
