@@ -18,7 +18,10 @@ from .errors import (
 from .metadata import MetadataError, ModelMetadata
 from .multistream import MultiStats, MultiStream, SourceStats, multi_stream
 from .reconnect import ReconnectPolicy, SourceEvent
+from .sinks import CocoSink, CsvSink, JsonlSink, YoloTxtSink
 from .stream import FrameResult, FrameSource, StreamStats, VideoStream, open_source, stream
+from .track import Tracker
+from .zones import LineCounter, PolygonZone
 
 __version__ = "0.1.0"
 
@@ -28,6 +31,13 @@ __all__ = [
     "Detections",
     "Detection",
     "Timing",
+    "Tracker",
+    "PolygonZone",
+    "LineCounter",
+    "JsonlSink",
+    "CsvSink",
+    "CocoSink",
+    "YoloTxtSink",
     "PendingDetections",
     "DEFAULT_MODEL",
     "stream",

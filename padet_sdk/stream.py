@@ -21,50 +21,23 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from .frame_result import FrameResult
 from .output import VideoOutput, draw_overlay, refuse_overwriting_input
 from .reconnect import ReconnectPolicy, SourceEvent
 from .sources import Frame, FrameSource, open_source
+from .stages import Stage, build_stages, close_stages, run_stages
 from .util import available_cores
 
 if TYPE_CHECKING:
-    from .detections import Detections
     from .detector import Detector, PendingDetections
+    from .sinks import Sink
+    from .track import Tracker
+    from .zones import LineCounter, PolygonZone
 
 log = logging.getLogger("padet_sdk.stream")
 
 #: seconds one inference may take before the pipeline gives up on it (a wedged engine)
 INFER_TIMEOUT = 120.0
-
-
-@dataclass
-class FrameResult:
-    """One processed frame, yielded by :func:`stream` in frame order."""
-
-    index: int  # position in the source; gaps = dropped frames (live sources only)
-    frame: np.ndarray  # the original BGR frame (not drawn on)
-    detections: "Detections"
-    latency_ms: float  # from the frame being read to its detections being ready
-    fps: float  # results per second over the last ~30 frames
-    dropped: int  # frames dropped so far (live sources)
-    draw_min_score: float = 0.0  # annotated() draws only detections scoring at least this
-    events: tuple[SourceEvent, ...] = ()  # the source's disconnects/reconnects just before this frame
-    source: str = ""  # the source's name (multi_stream tags each result with it)
-    source_index: int = 0  # its position in multi_stream's list of sources
-    _annotated: np.ndarray | None = field(default=None, repr=False)
-
-    def annotated(self, overlay: bool = True) -> np.ndarray:
-        """A drawn copy of the frame: boxes and labels of the detections scoring at least
-        ``draw_min_score``, and (``overlay``) an FPS/latency line. Cached, so writing and showing
-        it costs one drawing."""
-        if self._annotated is None:
-            shown = self.detections.filter(self.draw_min_score) if self.draw_min_score > 0 else self.detections
-            img = shown.draw(self.frame, copy=True)
-            if overlay:
-                count = f"{len(shown)} shown / {len(self.detections)} det" if shown is not self.detections else f"{len(shown)} det"
-                draw_overlay(img, f"{self.fps:5.1f} FPS  latency {self.latency_ms:5.1f} ms  {count}")
-            self._annotated = img
-        return self._annotated
-
 
 
 @dataclass
@@ -105,8 +78,10 @@ class _Pipeline:
     def __init__(
         self, detector: "Detector", source: FrameSource, depth: int, output: str | Path | None,
         output_fps: float | None, overlay: bool, max_frames: int | None, draw_min_score: float,
+        stages: list[Stage] | None = None,
     ) -> None:
         self.detector = detector
+        self.stages = stages or []
         self.source = source
         self.depth = max(1, int(depth))
         self.output_path = output
@@ -154,6 +129,7 @@ class _Pipeline:
                 st.latencies_ms.append(latency)
                 res = FrameResult(frame.index, frame.image, dets, latency, fps, self.source.dropped, self.draw_min_score,
                                   frame.events)  # fmt: skip
+                res = run_stages(res, self.stages, self.source, now - t_start)  # tracker, zones, sinks
                 if self.output_path is not None:
                     self._write(res)
                 yield res
@@ -188,6 +164,7 @@ class _Pipeline:
         st.end_reason = self.source.end_reason
         st.events = list(self.source.events)
         log.info("stream %s: %s", self.source.name, st.summary())
+        close_stages(self.stages)  # sinks finish their files
 
 
 def _shutdown(gen: Iterator[FrameResult], pipe: _Pipeline) -> None:
@@ -212,8 +189,9 @@ class VideoStream:
     def __init__(
         self, detector: "Detector", source: FrameSource, depth: int, output: str | Path | None,
         output_fps: float | None, overlay: bool, max_frames: int | None, draw_min_score: float = 0.0,
+        stages: list[Stage] | None = None,
     ) -> None:
-        self._pipe = pipe = _Pipeline(detector, source, depth, output, output_fps, overlay, max_frames, draw_min_score)
+        self._pipe = pipe = _Pipeline(detector, source, depth, output, output_fps, overlay, max_frames, draw_min_score, stages)
         self.detector, self.source, self.depth, self.output_path, self.stats = detector, source, pipe.depth, output, pipe.stats
         self._gen = pipe.results()
         self._finalizer = weakref.finalize(self, _shutdown, self._gen, pipe)
@@ -252,6 +230,11 @@ def stream(
     live: bool | None = None,
     read_timeout: float | None = None,
     reconnect: bool | ReconnectPolicy = True,
+    classes: "list[str | int] | None" = None,
+    track: "bool | Tracker" = False,
+    zones: "list[PolygonZone | LineCounter]" = (),  # type: ignore[assignment]
+    sinks: "list[Sink]" = (),  # type: ignore[assignment]
+    stages: list[Stage] = (),  # type: ignore[assignment]
 ) -> VideoStream:
     """Detect on every frame of ``source``, yielding :class:`FrameResult` in frame order.
 
@@ -275,6 +258,13 @@ def stream(
             live source is in the next :attr:`FrameResult.events` and in ``stats.events``, and
             a source that cannot be re-opened ends the stream with
             :class:`~padet_sdk.errors.SourceError` after the results before it.
+        classes, track, zones, sinks, stages: analytics applied to each result in this order
+            (:mod:`padet_sdk.stages`): keep only these classes (names or ids); give detections
+            track ids (``True`` = a default :class:`~padet_sdk.track.Tracker`, or your own);
+            count in :class:`~padet_sdk.zones.PolygonZone` / :class:`~padet_sdk.zones.LineCounter`
+            (``FrameResult.zone_counts``); your own ``f(result) -> result``; write
+            :mod:`padet_sdk.sinks` files (closed when the stream ends). Annotated frames show
+            track ids, trails, zones and lines.
     Raises :class:`~padet_sdk.errors.SourceError` if ``output`` is the source file itself
     (the same path, a symlink or a hard link), before anything is written.
     The returned :class:`VideoStream` has ``stats`` (FPS, latency quantiles, dropped frames),
@@ -285,6 +275,7 @@ def stream(
     if output is not None:  # before anything is opened or written
         on_disk = source.name if isinstance(source, FrameSource) and source.kind in ("file", "image") else source
         refuse_overwriting_input(on_disk, output)
+    analytics = build_stages(detector, classes=classes, track=track, zones=zones, sinks=sinks, stages=stages)
     src = source if isinstance(source, FrameSource) else open_source(source, live=live, read_timeout=read_timeout, reconnect=reconnect)
     if not detector.for_video_setup and available_cores() > 1:
         log.info("for video, Detector.for_video(...) is usually faster: several narrower inferences side by side "
@@ -292,7 +283,7 @@ def stream(
                  available_cores())  # fmt: skip
     if depth is None:
         depth = max(2, detector.num_requests)
-    return VideoStream(detector, src, depth, output, output_fps, overlay, max_frames, draw_min_score)
+    return VideoStream(detector, src, depth, output, output_fps, overlay, max_frames, draw_min_score, analytics)
 
 
 __all__ = ["available_cores", "Frame", "FrameSource", "FrameResult", "StreamStats", "VideoStream", "open_source", "stream", "draw_overlay"]
