@@ -29,7 +29,7 @@ from .boxes import box_iou
 from .detections import Detections
 
 if TYPE_CHECKING:
-    from .stream import FrameResult
+    from .frame_result import FrameResult
 
 #: ByteTrack's noise weights: standard deviations as fractions of the box's width/height
 STD_POSITION = 1.0 / 20
