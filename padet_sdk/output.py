@@ -4,9 +4,14 @@ drawn on frames.
 :class:`VideoOutput` encodes on its own thread, and takes a drawing function instead of a
 drawn frame, so that drawing and encoding run beside detection rather than after it. Boxes and
 labels are drawn by :meth:`padet_sdk.detections.Detections.draw`.
+
+``.mp4`` files are H.264 (libx264 through PyAV, whose wheels carry FFmpeg with it), which
+browsers and phones play; where PyAV is missing they fall back to OpenCV's mp4v (the OpenCV
+wheels have no H.264 encoder). ``.avi`` is MJPG through OpenCV.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import queue
 import threading
@@ -19,12 +24,68 @@ import numpy as np
 from .errors import SourceError
 
 
-class VideoOutput:
-    """``cv2.VideoWriter`` (mp4v) fed by a thread, so drawing and encoding overlap detection
-    (OpenCV releases the GIL). Frames of another size than the first are resized to it (a writer
-    has one frame size)."""
+#: libx264 settings of H.264 outputs: "veryfast" is the preset benchmarks/bench_video_io.py
+#: measured as the best speed/size trade-off beside detection on a small CPU
+X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
+H264_CONTAINERS = (".mp4", ".mkv", ".mov")
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
+
+def have_pyav() -> bool:
+    """Whether PyAV (``av``) is installed, hence H.264 outputs."""
+    return importlib.util.find_spec("av") is not None
+
+
+def default_codec(path: str | Path) -> str:
+    """The codec :class:`VideoOutput` writes ``path`` with: "h264" (PyAV) for .mp4/.mkv/.mov
+    when PyAV is installed, "MJPG" for .avi, else "mp4v" (OpenCV)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".avi":
+        return "MJPG"
+    return "h264" if suffix in H264_CONTAINERS and have_pyav() else "mp4v"
+
+
+class _AvWriter:
+    """H.264 (yuv420p, browser-playable) through PyAV; ``size`` must be even."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], threads: int) -> None:
+        import av
+        from fractions import Fraction
+
+        self._container = av.open(str(path), "w", options={"movflags": "+faststart"} if path.suffix.lower() != ".mkv" else {})
+        try:
+            self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            self._stream.width, self._stream.height = size
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = dict(X264_OPTIONS)
+            self._stream.codec_context.thread_count = threads
+        except BaseException:
+            self._container.close()
+            raise
+        self._av = av
+
+    def write(self, img: np.ndarray) -> None:
+        import cv2
+
+        # OpenCV's BGR -> I420 is about 10x faster than PyAV's swscale (benchmarks/bench_video_io.py)
+        frame = self._av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        self._container.mux(self._stream.encode(frame))
+
+    def release(self) -> None:
+        try:
+            self._container.mux(self._stream.encode(None))  # flush the encoder's delayed frames
+        finally:
+            self._container.close()
+
+
+class VideoOutput:
+    """A video file fed by a thread, so drawing and encoding overlap detection (OpenCV and
+    PyAV release the GIL). Frames of another size than the first are resized to it (a writer
+    has one frame size; H.264 also needs an even width and height).
+
+    ``codec``: "h264" (PyAV + libx264), "mp4v" or "MJPG" (OpenCV); default
+    :func:`default_codec`. ``threads``: encoder threads for H.264 (0 = libx264's choice)."""
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], *, codec: str | None = None, threads: int = 0) -> None:
         import cv2
 
         self.path = Path(path)
@@ -32,11 +93,22 @@ class VideoOutput:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise SourceError(f"cannot write video {self.path}: cannot create the folder {self.path.parent} ({e.strerror or e})") from e
+        self.codec = codec or default_codec(self.path)
+        if self.codec == "h264":
+            size = (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
+            try:
+                self._writer: _AvWriter | cv2.VideoWriter = _AvWriter(self.path, float(fps), size, threads)
+            except ImportError as e:
+                raise SourceError(f"cannot write {self.path} as H.264: PyAV is not installed (pip install av)") from e
+            except Exception as e:  # noqa: BLE001 - av.error.* are OSError/ValueError subclasses
+                raise SourceError(f"cannot write video {self.path} (H.264, {size[0]}x{size[1]} @ {fps:g} fps): {e}") from e
+        elif self.codec in ("mp4v", "MJPG"):
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.codec), float(fps), size)
+            if not self._writer.isOpened():
+                raise SourceError(f"cannot write video {self.path} ({self.codec}, {size[0]}x{size[1]} @ {fps:g} fps); use .mp4 or .avi")
+        else:
+            raise ValueError(f"codec must be 'h264', 'mp4v' or 'MJPG', got {codec!r}")
         self.size = size
-        fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-        self._writer = cv2.VideoWriter(str(self.path), fourcc, float(fps), size)
-        if not self._writer.isOpened():
-            raise SourceError(f"cannot write video {self.path} (mp4v, {size[0]}x{size[1]} @ {fps:g} fps); use .mp4 or .avi")
         self._queue: queue.Queue[np.ndarray | Callable[[], np.ndarray] | None] = queue.Queue(maxsize=8)
         self.frames = 0
         self.error: BaseException | None = None
@@ -111,4 +183,5 @@ def draw_overlay(img: np.ndarray, text: str) -> np.ndarray:
     return img
 
 
-__all__ = ["VideoOutput", "draw_overlay", "refuse_overwriting_input", "same_file"]
+__all__ = ["H264_CONTAINERS", "VideoOutput", "X264_OPTIONS", "default_codec", "draw_overlay", "have_pyav",
+           "refuse_overwriting_input", "same_file"]
