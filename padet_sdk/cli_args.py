@@ -117,26 +117,22 @@ def add_common_args(p: argparse.ArgumentParser, *, skip: Sequence[Callable[[argp
 
 
 def detector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The :class:`~padet_sdk.detector.Detector` arguments the flags set (None = the model's)."""
+    """The :class:`~padet_sdk.detector.Detector` arguments the flags set (None = the model's).
+    ``--classes`` values that are whole numbers are class ids, the others names."""
+    classes = [int(c) if c.isdigit() else c for c in args.classes] if args.classes else None
     return {
         "device": args.device, "backend": args.backend, "num_threads": args.threads, "conf": args.conf,
-        "iou": args.iou, "nms": args.nms, "max_det": args.max_det,
+        "iou": args.iou, "nms": args.nms, "max_det": args.max_det, "classes": classes,
     }  # fmt: skip
 
 
-def class_ids(selected: Sequence[str] | None, class_names: Sequence[str]) -> list[int] | None:
-    """``--classes`` (names or ids) as class ids of the model; ValueError names an unknown one."""
-    if not selected:
-        return None
-    ids = []
-    for item in selected:
-        if item.isdigit() and int(item) < len(class_names):
-            ids.append(int(item))
-        elif item in class_names:
-            ids.append(list(class_names).index(item))
-        else:
-            raise ValueError(f"--classes: unknown class {item!r}; the model has {', '.join(class_names)} (or ids 0..{len(class_names) - 1})")
-    return ids
+def stream_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`~padet_sdk.stream.stream` / :func:`~padet_sdk.multistream.multi_stream`
+    arguments the source flags set."""
+    return {
+        "max_frames": args.max_frames, "live": False if args.no_drop else None, "read_timeout": args.read_timeout,
+        "reconnect": not args.no_reconnect,
+    }  # fmt: skip
 
 
 def read_sources_file(path: Path) -> list[str]:
@@ -169,18 +165,18 @@ def source_stem(source: str) -> str:
 
 def annotated_path(source: str, output: str | None, *, suffix: str, several: bool = False) -> Path | None:
     """Where the annotated copy of ``source`` goes: ``output`` itself for one source and a file
-    name, ``output/<stem>_det<suffix>`` when ``output`` is a folder (or several sources share
-    it); None without ``output``."""
+    name, ``output/<stem>_det<suffix>`` when ``output`` has no suffix (a folder) or several
+    sources share it; None without ``output``."""
     if output is None:
         return None
     out = Path(output)
-    if several or out.is_dir() or not out.suffix:
+    if several or not out.suffix:
         return out / f"{source_stem(source)}{OUTPUT_SUFFIX}{suffix}"
     return out
 
 
 __all__ = [
     "GROUPS", "OUTPUT_SUFFIX", "add_common_args", "add_model_args", "add_output_args", "add_source_args", "annotated_path",
-    "class_ids", "collect_sources", "detector_kwargs", "positive_float", "positive_int", "read_sources_file", "source_stem",
-    "unit_float",
+    "collect_sources", "detector_kwargs", "positive_float", "positive_int", "read_sources_file", "source_stem",
+    "stream_kwargs", "unit_float",
 ]

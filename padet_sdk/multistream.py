@@ -213,7 +213,7 @@ class _MultiPipeline:
         fps = (len(r) - 1) / (r[-1] - r[0]) if len(r) > 1 and r[-1] > r[0] else 0.0
         st = lane.stats
         st.frames += 1
-        st.seconds = now - self.t_start
+        st.seconds = self.stats.seconds = now - self.t_start
         latency = (now - frame.t_capture) * 1e3
         st.latencies_ms.append(latency)
         dropped = (lane.source.dropped if lane.source else 0) + lane.dropped

@@ -4,7 +4,7 @@ import argparse
 import pytest
 
 from padet_sdk.cli_args import (
-    GROUPS, add_common_args, annotated_path, class_ids, collect_sources, detector_kwargs, source_stem,
+    GROUPS, add_common_args, annotated_path, collect_sources, detector_kwargs, source_stem, stream_kwargs,
 )
 
 
@@ -15,7 +15,10 @@ def _parse(argv):
 def test_flags_parse_into_detector_arguments():
     args = _parse(["--conf", "0.3", "--iou", "0.5", "--nms", "hard", "--max-det", "7", "--threads", "2", "--device", "GPU"])
     assert detector_kwargs(args) == {"device": "GPU", "backend": "auto", "num_threads": 2, "conf": 0.3, "iou": 0.5,
-                                     "nms": "hard", "max_det": 7}  # fmt: skip
+                                     "nms": "hard", "max_det": 7, "classes": None}  # fmt: skip
+    assert detector_kwargs(_parse(["--classes", "bar", "0"]))["classes"] == ["bar", 0]
+    assert stream_kwargs(_parse(["--no-drop", "--no-reconnect", "--read-timeout", "2.5", "--max-frames", "9"])) == {
+        "max_frames": 9, "live": False, "read_timeout": 2.5, "reconnect": False}
     assert _parse([]).show is False and _parse(["--show"]).show is True and _parse(["--show", "--no-show"]).show is False
 
 
@@ -36,12 +39,16 @@ def test_sources_come_from_positionals_flags_and_a_file(tmp_path):
         collect_sources(_parse(["--sources-file", str(tmp_path / "empty.txt")]))
 
 
-def test_classes_by_name_or_id():
-    names = ("circle", "square", "bar")
-    assert class_ids(["bar", "0"], names) == [2, 0]
-    assert class_ids(None, names) is None
-    with pytest.raises(ValueError, match="unknown class 'cat'"):
-        class_ids(["cat"], names)
+def test_classes_reach_the_detector_by_name_or_id():
+    from padet_sdk import Detector
+
+    det = Detector(**{**detector_kwargs(_parse(["--classes", "1", "circle"])), "backend": "auto"})
+    try:
+        assert det.classes == (1, det.class_names.index("circle"))
+    finally:
+        det.close()
+    with pytest.raises(ValueError, match="cat"):
+        Detector(classes=["cat"])
 
 
 def test_output_naming_is_one_rule(tmp_path):

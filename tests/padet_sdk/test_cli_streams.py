@@ -1,0 +1,116 @@
+"""``padet detect`` on what cameras and folders give: a folder of images (one annotated image +
+JSON each), several sources at once (one H.264 output + JSON lines each), a sources file, a
+live FFmpeg server (one progress line a second without --show/--output; Ctrl-C ends cleanly
+with the summary and finished files); ``padet info`` and ``padet benchmark --mode throughput``."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import cv2
+import pytest
+
+from media import LiveServer, bikes, demo_clip, h264_copy
+
+from padet_sdk import open_source
+from padet_sdk.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(180)
+
+
+def _codec_and_frames(path: Path) -> tuple[str, int]:
+    with av.open(str(path)) as f:
+        return f.streams.video[0].codec_context.name, sum(1 for _ in f.decode(video=0))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return demo_clip(tmp_path_factory.mktemp("clip") / "demo.mp4", frames=30)
+
+
+def test_a_folder_of_images_gives_an_annotated_image_and_json_each(clip, tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for f in list(open_source(clip))[:5]:
+        cv2.imwrite(str(folder / f"f{f.index}.jpg"), f.image)
+    assert main(["detect", str(folder), "--conf", "0.3"]) == 0
+    out = tmp_path / "frames_det"
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"f{i}_det.jpg" for i in range(5)] + [f"f{i}_det.json" for i in range(5)])
+    doc = json.loads((out / "f3_det.json").read_text())
+    assert doc["image"] == str(folder / "f3.jpg") and doc["image_size"] == {"height": 240, "width": 320}
+    assert not list(tmp_path.glob("*.mp4"))  # not a video
+
+
+def test_several_sources_give_one_h264_output_and_jsonl_each(clip, tmp_path, capsys):
+    listing = tmp_path / "sources.txt"
+    listing.write_text(f"# two files\n{bikes()}\n")
+    out = tmp_path / "out"
+    assert main(["detect", str(clip), "--sources-file", str(listing), "--output", str(out), "--classes", "circle", "square"]) == 0
+    stdout = capsys.readouterr().out
+    assert "2 sources, 280 frames" in stdout
+    for stem, n in (("demo", 30), ("bikes", 250)):
+        assert _codec_and_frames(out / f"{stem}_det.mp4") == ("h264", n)
+        lines = [json.loads(x) for x in (out / f"{stem}_det.jsonl").read_text().splitlines()]
+        assert [d["frame"] for d in lines] == list(range(n))
+        assert {d["class_name"] for line in lines for d in line["detections"]} <= {"circle", "square"}
+
+
+def test_detect_writes_h264(clip, tmp_path):
+    assert main(["detect", str(clip), "--output", str(tmp_path / "o.mp4")]) == 0
+    assert _codec_and_frames(tmp_path / "o.mp4") == ("h264", 30)
+
+
+def _padet(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "padet_sdk.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, **kw)  # fmt: skip
+
+
+def test_a_live_source_prints_progress_and_ctrl_c_ends_cleanly(clip, tmp_path):
+    with LiveServer(h264_copy(clip)) as server:
+        p = _padet("detect", server.url, "--max-frames", "75")  # 3 s of a 25 FPS stream
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        progress = [line for line in err.splitlines() if " FPS, latency p50" in line]
+        assert len(progress) >= 1, err
+        assert "75 frames" in out
+    with LiveServer(h264_copy(clip)) as server:
+        video = tmp_path / "live.mp4"
+        p = _padet("detect", server.url, "--output", str(video))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (video.with_suffix(".jsonl").exists() and video.with_suffix(".jsonl").stat().st_size > 0):
+            time.sleep(0.2)
+        time.sleep(1.5)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "frames in" in out and "Traceback" not in err
+    codec, n = _codec_and_frames(video)  # finished and closed: it decodes to the end
+    lines = [json.loads(x) for x in video.with_suffix(".jsonl").read_text().splitlines()]
+    assert codec == "h264" and n == len(lines) >= 10
+
+
+def test_info_prints_metadata_engines_and_devices(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for text in ("classes     6: circle, square", "input       192x192", "anchors     4610", "precision   int8",
+                 "thresholds  theta 0.01", "openvino", "CPU"):  # fmt: skip
+        assert text in out, out
+    assert main(["info", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["input_size"] == 192 and doc["anchors"]["count"] == 4610 and any(e["installed"] for e in doc["engines"])
+    assert main(["info", "missing.xml"]) == 1
+
+
+def test_benchmark_throughput_mode(clip, capsys, tmp_path):
+    assert main(["benchmark", "--mode", "throughput", "--frames", "40", "--source", str(clip), "--json", str(tmp_path / "t.json")]) == 0
+    out = capsys.readouterr().out
+    assert "requests" in out and str(clip) in out
+    rows = json.loads((tmp_path / "t.json").read_text())
+    assert rows[0]["frames"] == 40 and rows[0]["requests"] >= 2 and rows[0]["fps"] > 0
