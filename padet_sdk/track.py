@@ -100,7 +100,7 @@ class Tracker:
         low_score: detections between this and ``high_score`` join the second association;
             below it they are ignored.
         new_track_score: a confident detection left unmatched starts a track if it scores at
-            least this (default ``high_score``).
+            least this (default ``high_score + 0.1``, ByteTrack's ``det_thresh``).
         match_iou: minimum IoU of a first-association pair (a lost track found again included).
         low_match_iou: minimum IoU of a second-association pair (low-score detections).
         new_match_iou: minimum IoU for a NEW track's confirming match.
@@ -109,6 +109,8 @@ class Tracker:
         match_classes: pair a track only with detections of its class (off = class-agnostic,
             as ByteTrack).
         trail_length: centre points kept per track for drawing (:attr:`trails`).
+        birth_iou: a detection overlapping a tracked box (or a better new one) by more than this
+            IoU starts no track (1 = off): PADet's soft-NMS keeps near-duplicates for AP.
 
     Identities are 1, 2, 3... per Tracker (:meth:`reset` starts again at 1).
     """
@@ -122,11 +124,12 @@ class Tracker:
     lost_buffer: int = 30
     match_classes: bool = False
     trail_length: int = 30
+    birth_iou: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= 1.0:
             raise ValueError(f"need 0 <= low_score <= high_score <= 1, got {self.low_score} and {self.high_score}")
-        for name in ("match_iou", "low_match_iou", "new_match_iou"):
+        for name in ("match_iou", "low_match_iou", "new_match_iou", "birth_iou"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
         if int(self.lost_buffer) != self.lost_buffer or self.lost_buffer < 0:
@@ -206,6 +209,18 @@ class Tracker:
         r, c, _ = _assign(cost, 1.0 - min_iou)
         return tracks[r], dets[c]
 
+    def _not_duplicates(self, born: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """The candidates (best score first) overlapping no live track nor a better candidate by
+        more than ``birth_iou``: soft-NMS keeps near-duplicates that would each start a track."""
+        cand = boxes[born]
+        live = _cxcywh_to_xyxy(self._x[self._state != _LOST])
+        ok = (box_iou(cand, live).max(axis=1) <= self.birth_iou) if len(live) else np.ones(len(born), bool)
+        among = box_iou(cand, cand)
+        for k in range(len(born)):
+            if ok[k]:
+                ok[k + 1 :] &= among[k, k + 1 :] <= self.birth_iou
+        return born[ok]
+
     def update(self, detections: Detections) -> Detections:
         """Track one frame: the detections that belong to a confirmed track, each with its
         ``track_id`` (:meth:`Detections.with_track_ids`), in their original order. Detections
@@ -247,8 +262,10 @@ class Tracker:
             self.trails.pop(tid, None)
         self._keep(~gone)
         # 4. births: confident detections nobody claimed
-        new_track_score = self.high_score if self.new_track_score is None else self.new_track_score
+        new_track_score = min(self.high_score + 0.1, 1.0) if self.new_track_score is None else self.new_track_score
         born = rest[~claimed[rest] & (scores[rest] >= new_track_score)]
+        if len(born) and self.birth_iou < 1.0:
+            born = self._not_duplicates(born, boxes)
         if len(born):
             first = self.frame == 1
             self._append(_xyxy_to_cxcywh(boxes[born]), cls[born], scores[born], _CONFIRMED if first else _NEW)

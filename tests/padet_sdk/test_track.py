@@ -131,6 +131,19 @@ def test_classes_are_kept_apart_on_request():
         assert [first[0], third[0]] == expect
 
 
+def test_a_near_duplicate_starts_no_track():
+    """Soft-NMS keeps a second box on one object; it must not become a second identity."""
+    obj, dup = [100, 100, 160, 200], [110, 110, 170, 210]  # IoU 0.6 with obj
+    for birth_iou, tracks in ((0.3, 1), (1.0, 2)):
+        tracker = Tracker(birth_iou=birth_iou)
+        tracker.update(dets([obj]))
+        for t in range(3):
+            tracker.update(dets([obj, dup], [0.9, 0.8]))
+        assert len(tracker.tracks) == tracks
+    tracker = Tracker()
+    assert tracker.update(dets([obj, dup], [0.9, 0.8])).track_ids.tolist() == [1]  # also among new ones
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="low_score"):
         Tracker(high_score=0.3, low_score=0.5)
