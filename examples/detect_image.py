@@ -21,14 +21,14 @@ if __package__ in (None, ""):
 import cv2  # noqa: E402
 
 from padet_sdk import Detector, PadetError  # noqa: E402
-from padet_sdk.cli_args import OUTPUT_SUFFIX, add_common_args, detector_kwargs  # noqa: E402
+from padet_sdk.cli_args import OUTPUT_SUFFIX, add_analytics_args, add_common_args, detector_kwargs  # noqa: E402
 from padet_sdk.sources import IMAGE_EXTENSIONS  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="detect_image", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", help="input image files or folders of images")
-    add_common_args(p)
+    add_common_args(p, skip=[add_analytics_args])  # tracking and counting need a video
     p.add_argument("--out-dir", dest="output", help=argparse.SUPPRESS)  # the older name of --output
     return p
 

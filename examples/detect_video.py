@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from padet_sdk import Detector, PadetError, stream  # noqa: E402
-from padet_sdk.cli_args import add_common_args, annotated_path, detector_kwargs, stream_kwargs  # noqa: E402
+from padet_sdk.cli_args import add_common_args, analytics_kwargs, annotated_path, detector_kwargs, stream_kwargs, wants_analytics  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     output = annotated_path(str(src), args.output or str(src.parent), suffix=".mp4")
     jsonl = Path(args.jsonl) if args.jsonl else output.with_suffix(".jsonl")
     try:
+        analytics = analytics_kwargs(args, str(src)) if wants_analytics(args) else {}  # --track, --zone, --line, --save-*
         detector = Detector.for_video(args.model, **detector_kwargs(args))
-        frames = stream(detector, src, output=output, **{**stream_kwargs(args), "live": False})
+        frames = stream(detector, src, output=output, **{**stream_kwargs(args), "live": False}, **analytics)
     except (PadetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

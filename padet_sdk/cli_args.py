@@ -104,8 +104,82 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", "-q", action="store_true", help="only warnings and the final summary")
 
 
+def point_list(text: str) -> list[tuple[float, float]]:
+    """argparse ``type`` for ``--zone``/``--line``: "x,y x,y ..." pixel points."""
+    try:
+        pts = [tuple(float(v) for v in xy.split(",")) for xy in text.replace(";", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected points as 'x,y x,y ...', got {text!r}") from None
+    if not pts or any(len(p) != 2 or not all(map(math.isfinite, p)) for p in pts):
+        raise argparse.ArgumentTypeError(f"expected points as 'x,y x,y ...', got {text!r}")
+    return pts  # type: ignore[return-value]
+
+
+def add_analytics_args(p: argparse.ArgumentParser) -> None:
+    """Video analytics on the detections: identities, counts, result files (videos, cameras, streams)."""
+    g = p.add_argument_group("tracking, counting and result files (one video, camera or stream)")
+    g.add_argument("--track", action="store_true",
+                   help="give each object an ID kept across frames (ByteTrack, padet_sdk.track); drawn as #ID with a trail")
+    g.add_argument("--zone", type=point_list, action="append", default=None, metavar="'X,Y X,Y X,Y ...'",
+                   help="count objects (box bottom centre) inside this polygon each frame; repeatable")
+    g.add_argument("--line", type=point_list, action="append", default=None, metavar="'X1,Y1 X2,Y2'",
+                   help="count tracks crossing this line, in (left to right of its direction) and out; "
+                        "needs --track; repeatable")
+    g.add_argument("--save-json", default=None, metavar="JSONL",
+                   help="one JSON line per frame: frame, time, boxes, scores, classes, track ids, zone counts")
+    g.add_argument("--save-csv", default=None, metavar="CSV", help="one row per detection (and zone counts)")
+    g.add_argument("--save-coco", default=None, metavar="JSON",
+                   help="COCO results (image_id = frame + 1), for pycocotools' loadRes")
+    g.add_argument("--save-txt", default=None, metavar="DIR",
+                   help="YOLO txt, one file per frame: class cx cy w h score [track id], normalised")
+
+
 #: the flag groups every command gets, in --help order; extend by adding a function here
-GROUPS: list[Callable[[argparse.ArgumentParser], None]] = [add_model_args, add_source_args, add_output_args]
+GROUPS: list[Callable[[argparse.ArgumentParser], None]] = [add_model_args, add_source_args, add_output_args, add_analytics_args]
+
+#: the --save-* flags and the sink kind of each (padet_sdk.sinks.sink_for)
+SAVE_FLAGS = {"save_json": "json", "save_csv": "csv", "save_coco": "coco", "save_txt": "txt"}
+
+
+def wants_analytics(args: argparse.Namespace) -> bool:
+    """Whether any of :func:`add_analytics_args`' flags is set."""
+    return bool(args.track or args.zone or args.line or any(getattr(args, k) for k in SAVE_FLAGS))
+
+
+def analytics_kwargs(args: argparse.Namespace, source: str) -> dict[str, Any]:
+    """The :func:`~padet_sdk.stream.stream` arguments ``track``, ``zones`` and ``sinks`` of the
+    analytics flags (the sinks open their files). ValueError for a line without ``--track``;
+    :class:`~padet_sdk.errors.SourceError` for a file that is the input or cannot be written."""
+    from .output import refuse_overwriting_input
+    from .sinks import sink_for
+    from .zones import LineCounter, PolygonZone
+
+    if args.line and not args.track:
+        raise ValueError("--line counts tracks: add --track")
+    zones: list[Any] = []
+    for k, poly in enumerate(args.zone or [], 1):
+        if len(poly) < 3:
+            raise ValueError(f"--zone needs at least 3 points, got {len(poly)}")
+        zones.append(PolygonZone(poly, name=f"zone{k}"))
+    for k, pts in enumerate(args.line or [], 1):
+        if len(pts) != 2:
+            raise ValueError(f"--line takes 2 points, got {len(pts)}")
+        zones.append(LineCounter(pts[0], pts[1], name=f"line{k}"))
+    paths = {k: getattr(args, k) for k in SAVE_FLAGS if getattr(args, k)}
+    refuse_overwriting_input(source, *paths.values())
+    return {"track": args.track, "zones": zones, "sinks": [sink_for(path, SAVE_FLAGS[k]) for k, path in paths.items()]}
+
+
+def progress_bar(results: Any, max_frames: int | None = None, quiet: bool = False) -> Any | None:
+    """A tqdm bar over a :class:`~padet_sdk.stream.VideoStream` whose length is known (a file, an
+    image folder); None for live sources, several sources, or ``quiet``."""
+    source = getattr(results, "source", None)
+    if quiet or source is None or source.live or not source.frame_count:
+        return None
+    from tqdm import tqdm
+
+    total = min(max_frames or source.frame_count, source.frame_count)
+    return tqdm(total=total, unit="frame", desc=Path(source.name).name[:40])
 
 
 def add_common_args(p: argparse.ArgumentParser, *, skip: Sequence[Callable[[argparse.ArgumentParser], None]] = ()) -> argparse.ArgumentParser:
@@ -176,7 +250,8 @@ def annotated_path(source: str, output: str | None, *, suffix: str, several: boo
 
 
 __all__ = [
-    "GROUPS", "OUTPUT_SUFFIX", "add_common_args", "add_model_args", "add_output_args", "add_source_args", "annotated_path",
-    "collect_sources", "detector_kwargs", "positive_float", "positive_int", "read_sources_file", "source_stem",
-    "stream_kwargs", "unit_float",
+    "GROUPS", "OUTPUT_SUFFIX", "SAVE_FLAGS", "add_analytics_args", "add_common_args", "add_model_args", "add_output_args",
+    "add_source_args", "analytics_kwargs", "annotated_path", "collect_sources", "detector_kwargs", "point_list",
+    "positive_float", "positive_int", "progress_bar", "read_sources_file", "source_stem", "stream_kwargs", "unit_float",
+    "wants_analytics",
 ]

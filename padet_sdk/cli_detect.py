@@ -19,7 +19,10 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from .cli_args import OUTPUT_SUFFIX, add_common_args, annotated_path, collect_sources, detector_kwargs, stream_kwargs
+from .cli_args import (
+    OUTPUT_SUFFIX, add_common_args, analytics_kwargs, annotated_path, collect_sources, detector_kwargs, progress_bar, stream_kwargs,
+    wants_analytics,
+)
 
 PROG = "padet detect"
 
@@ -82,6 +85,8 @@ def _detect_images(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> i
     from . import Detector, PadetError
     from .output import refuse_overwriting_input
 
+    if wants_analytics(args):
+        return _error("--track, --zone, --line and --save-* are for a video, camera or stream, not images", 2)
     try:  # before anything is loaded or written
         for src, out in jobs:
             refuse_overwriting_input(src, out, out.with_suffix(".json"))
@@ -153,6 +158,14 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
     for out in outs:
         if out is not None and (problem := _make_parent(out)):
             return _error(problem, 2)
+    analytics: dict[str, Any] = {}
+    if wants_analytics(args):  # bad flags and unwritable files before the model loads
+        if several:
+            return _error("--track, --zone, --line and --save-* take one source", 2)
+        try:
+            analytics = analytics_kwargs(args, sources[0])
+        except (PadetError, ValueError) as e:
+            return _error(e, 2)
     show = args.show
     if show and (problem := gui_problem()):
         print(f"note: {problem}; continuing without a window", file=sys.stderr)
@@ -163,14 +176,16 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
         return _error(e, 1)
     jsonl: dict[int, IO[str]] = {}
     results: Any = None
+    bar: Any = None
     code = 0
     try:
         if several:
             results = multi_stream(det, sources, outputs=outs, **stream_kwargs(args))
             live = any(s is not None and s.live for s in results.sources)
         else:
-            results = stream(det, sources[0], output=outs[0], **stream_kwargs(args))
+            results = stream(det, sources[0], output=outs[0], **stream_kwargs(args), **analytics)
             live = results.source.live
+        bar = progress_bar(results, args.max_frames, args.quiet or show)  # files and folders: known length
         for i, out in enumerate(outs):
             if out is not None:
                 jsonl[i] = open(out.with_suffix(".jsonl"), "w")
@@ -179,6 +194,8 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
         t_last = time.monotonic()
         with results:
             for r in results:
+                if bar is not None:
+                    bar.update()
                 if (f := jsonl.get(r.source_index)) is not None:
                     f.write(json.dumps({"frame": r.index, **({"source": r.source} if several else {}), **r.detections.to_dict()}) + "\n")
                 if show:
@@ -196,6 +213,8 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
         print(f"{PROG}: {e}", file=sys.stderr)
         code = 1
     finally:
+        if bar is not None:
+            bar.close()
         if results is not None:
             results.close()  # outputs finished before the files are reported
         for f in jsonl.values():
@@ -205,6 +224,11 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
             cv2.destroyAllWindows()
     if results is not None:
         print(results.stats.summary())
+        for z in analytics.get("zones", []):
+            c = z.counts()
+            print(f"{z.name}: in {c['in']}, out {c['out']}" if "in" in c else f"{z.name}: {c['inside']} inside in the last frame")
+        if analytics.get("sinks"):
+            print(f"wrote {', '.join(str(s.path) for s in analytics['sinks'])}", file=sys.stderr)
         written = [str(o) for o in outs if o is not None and o.exists()]
         if written:
             print(f"wrote {', '.join(written)} (+ .jsonl)", file=sys.stderr)

@@ -28,7 +28,7 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "torch": ("torch", "train"),
     "torchvision": ("torchvision", "train"),
     "pycocotools": ("pycocotools", "train"),
-    "tqdm": ("tqdm", "train"),
+    "tqdm": ("tqdm", "train"),  # also in the base install (padet detect's progress bars); training needs it too
     "matplotlib": ("matplotlib", "train"),
     "onnx": ("onnx", "export"),
     "onnxscript": ("onnxscript", "export"),
@@ -37,6 +37,7 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "cv2": ("opencv-python-headless", ""),
     "openvino": ("openvino", ""),
     "onnxruntime": ("onnxruntime", ""),
+    "scipy": ("scipy", ""),
 }
 _EXTRA_ORDER = ("train", "export", "dev")
 
