@@ -19,6 +19,16 @@ busy 2-core machine vs 0.9 s with 1), which would flatter every other row.
 
   python benchmarks/bench_latency.py                       # vgg16_384, 30 runs, all cores
   python benchmarks/bench_latency.py --preset vgg16_512 --runs 50 --threads 1
+
+Side by side (--compare): OpenVINO FP32 and INT8 of several presets and of torchvision's
+SSDlite320-MobileNetV3-Large (random weights, backbone + head only: no anchors, decoding or NMS,
+as for PADet), timed in interleaved rounds in one process so that the ratios share the machine's
+state; prints GMACs and the ratios the light presets are held to, and with --profile the
+per-layer OpenVINO profile (PERF_COUNT) of one preset's INT8 model, by layer type, with the
+deformable convs' share of the frame. --json writes everything.
+
+  python benchmarks/bench_latency.py --compare vgg16_384 mobilenetv3_320 --peer ssdlite320 \
+      --profile mobilenetv3_320 --json benchmarks/results/latency_light.json
 """
 from __future__ import annotations
 
@@ -84,6 +94,10 @@ def write_synthetic_images(folder: Path, n: int, seed: int = 0) -> None:
         cv2.imwrite(str(folder / f"synth_{i:03d}.png"), img)
 
 
+#: torchvision detectors for --peer: builder name and input size
+PEERS = {"ssdlite320": ("ssdlite320_mobilenet_v3_large", 320), "ssd300": ("ssd300_vgg16", 300)}
+
+
 def main(argv: list[str] | None = None) -> int:
     from training.config import PRESETS
 
@@ -97,9 +111,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-images", type=int, default=16, help="generated images for INT8 calibration (default 16)")
     p.add_argument("--skip", nargs="*", default=[], metavar="ROW",
                    choices=["torch", "ort", "ort-int8", "ov", "ov-default", "ov-int8"], help="rows to leave out")
+    p.add_argument("--compare", nargs="+", default=None, metavar="PRESET", choices=sorted(PRESETS),
+                   help="time OpenVINO FP32 + INT8 of these presets side by side (instead of one preset's runtimes)")
+    p.add_argument("--peer", nargs="*", default=[], choices=sorted(PEERS),
+                   help="torchvision detectors timed alongside --compare (network only)")
+    p.add_argument("--rounds", type=int, default=3, help="--compare: interleaved rounds of --runs calls each")
+    p.add_argument("--profile", default=None, metavar="PRESET", help="--compare: per-layer profile of its INT8 model")
+    p.add_argument("--json", type=Path, default=None, help="--compare: write the results here")
     args = p.parse_args(argv)
     if args.runs < 20:
         p.error("--runs must be >= 20 for a stable median")
+    if args.compare:
+        if args.profile and args.profile not in args.compare:
+            p.error("--profile must be one of the --compare presets")
+        from bench_compare import compare
+
+        return compare(args)
 
     import onnxruntime as ort
     import openvino as ov

@@ -6,7 +6,8 @@
 #   bash benchmarks/train_synth_cpu.sh [WORK_DIR]        (default WORK_DIR: runs/synth_cpu)
 #
 # Environment: PYTHON (default python), MAX_MINUTES (15), THREADS (torch threads, 2),
-# NET (the network options, default "--config vgg16_384 --width 0.125"; the light preset at the
+# MAX_CPU_MINUTES (also stop after this much CPU time of the training process: an equal budget on
+# a shared machine), NET (the network options, default "--config vgg16_384 --width 0.125"; the light preset at the
 # same input: NET="--config mobilenetv3_320").
 #
 # The data and recipe are those of the embedded demo model (export/build_demo_model.py), which
@@ -39,7 +40,7 @@ fi
 # shellcheck disable=SC2086  # NET is a list of options
 "$PY" -m training.train ${NET:---config vgg16_384 --width 0.125} --data "$DATA" --out "$RUN" \
     --input-size 192 --batch-size 8 --optimizer adamw --lr 2e-3 --warmup-epochs 0.2 \
-    --milestones 14.5 16.5 --epochs 100 --no-augment --ohem 3 --max-minutes "${MAX_MINUTES:-15}" \
+    --milestones 14.5 16.5 --epochs 100 --no-augment --ohem 3 ${MAX_CPU_MINUTES:+--max-cpu-minutes "$MAX_CPU_MINUTES"} --max-minutes "${MAX_MINUTES:-15}" \
     --eval-every 0 --workers 1 --seed 0 --quiet --exist-ok
 
 "$PY" -m training.evaluate --checkpoint "$RUN/last.pth" --data "$DATA" --split val --quiet \

@@ -82,6 +82,9 @@ class PADetConfig:
     #: groups of the FAM's deformable conv (1: the paper's full 3x3 conv; ``"depthwise"``: one
     #: per channel). Grouped, a 1x1 conv follows it (a depthwise-separable deformable conv).
     fam_groups: int | Literal["depthwise"] = 1
+    #: [choice] channels of the FAM's deformable conv (width-scaled); None: the decoder's. Fewer: a
+    #: 1x1 conv down before it and one back up after it (a bottleneck; the light presets' FAM).
+    fam_channels: int | None = None
     #: SSDLite-style light decoder and heads (depthwise-separable 3x3 convs, 1x1 predictions) for
     #: mobile backbones; False is the paper's network.
     light_head: bool = False
@@ -130,12 +133,13 @@ class PADetConfig:
                     f"fam={self.fam!r} takes its offsets from the APM regression features, "
                     "so it needs use_apm_reg=True (use fam='none' or 'implicit' without APM_R)"
                 )
+        if self.fam_channels is not None and (not isinstance(self.fam_channels, int) or self.fam_channels < 1):
+            raise ValueError(f"fam_channels must be None or a positive int, got {self.fam_channels!r}")
         if self.fam_groups != "depthwise" and (
-            not isinstance(self.fam_groups, int) or self.fam_groups < 1
-            or self.channels(self.decoder_channels) % self.fam_groups
+            not isinstance(self.fam_groups, int) or self.fam_groups < 1 or self.fam_width % self.fam_groups
         ):  # fmt: skip
-            raise ValueError(f"fam_groups must be 'depthwise' or a positive divisor of the "
-                             f"{self.channels(self.decoder_channels)} decoder channels, got {self.fam_groups!r}")  # fmt: skip
+            raise ValueError(f"fam_groups must be 'depthwise' or a positive divisor of the FAM's "
+                             f"{self.fam_width} channels, got {self.fam_groups!r}")  # fmt: skip
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
         if not 0 < self.width <= 4:
@@ -155,9 +159,14 @@ class PADetConfig:
         return max(8, int(round(c * self.width)))
 
     @property
+    def fam_width(self) -> int:
+        """Channels of the FAM's deformable conv."""
+        return self.channels(self.decoder_channels if self.fam_channels is None else self.fam_channels)
+
+    @property
     def fam_conv_groups(self) -> int:
         """``fam_groups`` as a number."""
-        return self.channels(self.decoder_channels) if self.fam_groups == "depthwise" else self.fam_groups
+        return self.fam_width if self.fam_groups == "depthwise" else self.fam_groups
 
     @property
     def num_encoder_levels(self) -> int:
@@ -236,8 +245,8 @@ def _preset(name: str, backbone: str, size: int) -> PADetConfig:
 
 def _light_preset(name: str, backbone: str, size: int) -> PADetConfig:
     """A mobile backbone with the light (depthwise-separable) decoder and heads, 128 decoder
-    channels and a depthwise deformable FAM: the paper's structure at SSDLite's cost."""
-    return _preset(name, backbone, size).replace(decoder_channels=128, light_head=True, fam_groups="depthwise")
+    channels and a 64-channel bottleneck FAM: the paper's structure at SSDLite's cost."""
+    return _preset(name, backbone, size).replace(decoder_channels=128, light_head=True, fam_channels=64)
 
 
 PRESETS: dict[str, PADetConfig] = {

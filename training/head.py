@@ -15,12 +15,12 @@ from .layers import ConvBNReLU, SepConvBNReLU, depthwise_bn_relu
 class DetectionHead(nn.Module):
     def __init__(
         self, channels: int, num_anchors: int, num_classes: int, *, fam_mode: str | None, fam_detach: bool = False,
-        light: bool = False, fam_groups: int = 1,
+        light: bool = False, fam_groups: int = 1, fam_channels: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
         self.conv = SepConvBNReLU(channels, channels) if light else ConvBNReLU(channels, channels, 3, padding=1)
         self.fam = (
-            FAM(channels, num_anchors, fam_mode, detach=fam_detach, groups=fam_groups) if fam_mode is not None else None
+            FAM(channels, num_anchors, fam_mode, detach=fam_detach, groups=fam_groups, mid=fam_channels) if fam_mode is not None else None
         )
         k, p = (1, 0) if light else (3, 1)
         self.cls_dw = depthwise_bn_relu(channels) if light else None

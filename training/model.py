@@ -59,6 +59,7 @@ class PADet(nn.Module):
             DetectionHead(
                 c, a, cfg.num_classes, fam_mode=cfg.fam if cfg.fam_on_level(i) else None, fam_detach=cfg.fam_detach,
                 light=cfg.light_head, fam_groups=cfg.fam_conv_groups,
+                fam_channels=None if cfg.fam_channels is None else ch(cfg.fam_channels),
             )
             for i, a in enumerate(apa)
         )

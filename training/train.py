@@ -305,6 +305,7 @@ class Trainer:
         args, d = self.args, self.d
         epoch = self.epoch
         budget = args.max_minutes * 60 if args.max_minutes else None
+        cpu_budget = getattr(args, "max_cpu_minutes", None)
         self.sampler.set_epoch(epoch)
         self.sampler.set_start(self.epoch_step * self.per_proc)
         self.train_ds.set_epoch(epoch)
@@ -336,6 +337,8 @@ class Trainer:
                     stopped = f"--max-steps {args.max_steps} reached"
                 elif any_rank(budget is not None and now - start >= budget, d, self.device):
                     stopped = f"--max-minutes {args.max_minutes} reached"
+                elif cpu_budget and any_rank(time.process_time() >= cpu_budget * 60, d, self.device):
+                    stopped = f"--max-cpu-minutes {cpu_budget} reached"
                 if stopped:
                     break
         finally:

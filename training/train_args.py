@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expand-max-ratio", type=float, default=4.0, help="SSD zoom-out up to this factor")
     p.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this much training")
     p.add_argument("--max-steps", type=int, default=None, help="stop with a checkpoint after this many steps")
+    p.add_argument("--max-cpu-minutes", type=float, default=None,
+                   help="stop with a checkpoint once this process has used this much CPU time (all its threads; "
+                        "not the data-loader workers'): an equal budget for runs on a machine that others share")
     p.add_argument("--workers", type=int, default=2, help="data-loader processes per training process")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",

@@ -10,9 +10,10 @@ from export_helpers import CLASS_NAMES, make_narrow_model
 from training.model import PADet
 
 
-@pytest.fixture(scope="session")
-def narrow_model() -> PADet:
-    return make_narrow_model()
+@pytest.fixture(scope="session", params=["vgg", "light"])
+def narrow_model(request) -> PADet:
+    """Each export test runs on the paper's narrow network and on the light (mobile) one."""
+    return make_narrow_model(kind=request.param)
 
 
 @pytest.fixture(scope="session")

@@ -21,16 +21,24 @@ CLASS_NAMES = ["cat", "dog", "person"]
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}  # OpenVINO runs bf16 on this CPU otherwise
 
 
-def make_narrow_model(seed: int = 0, **overrides: Any) -> PADet:
-    """The narrow model with offsets of ±1-3 pixels (fractional, some past the border) and
-    predictions that vary across anchors."""
+#: the small variants the export and SDK tests run on: the paper's network (narrow VGG-16) and the
+#: light one (MobileNetV3-Large encoder, depthwise-separable decoder/heads, bottleneck FAM), both
+#: at input 192 (feature maps 24, 12, 6, 3, 2, 1, the same anchors)
+NARROW = {"vgg": dict(preset="vgg16_384", width=0.125), "light": dict(preset="mobilenetv3_320", width=0.25)}
+
+
+def make_narrow_model(seed: int = 0, kind: str = "vgg", **overrides: Any) -> PADet:
+    """The narrow model (``kind`` of :data:`NARROW`) with offsets of ±1-3 pixels (fractional,
+    some past the border) and predictions that vary across anchors."""
     torch.manual_seed(seed)
-    model = build_model("vgg16_384", len(CLASS_NAMES), width=0.125, input_size=192, **overrides).eval()
+    spec = NARROW[kind]
+    model = build_model(spec["preset"], len(CLASS_NAMES), width=spec["width"], input_size=192, **overrides).eval()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, FAM):
                 for conv in m.modules():
-                    if isinstance(conv, torch.nn.Conv2d):
+                    # the offset convs (not the bottleneck's 1x1s, whose scale would just grow the features)
+                    if isinstance(conv, torch.nn.Conv2d) and conv is not m.reduce and conv is not m.point:
                         conv.weight.normal_(0, 1.0)
                         conv.bias.normal_(0, 1.5)
         preds = [h.cls for h in model.heads] + [h.box for h in model.heads]
