@@ -130,13 +130,15 @@ def best(fn, repeats: int) -> float:
     return min(times)
 
 
-def pipeline_fps(clip: Path, out: Path, h264: bool, repeats: int) -> float:
+def pipeline_fps(clip: Path, out: Path, h264: bool, repeats: int, preset: str = "veryfast") -> float:
     from padet_sdk import Detector, stream
 
     det = Detector.for_video()
     det.warmup(det.num_requests)
     saved = padet_output.have_pyav
     padet_output.have_pyav = (lambda: True) if h264 else (lambda: False)  # mp4v: what a runtime without PyAV writes
+    saved_options = dict(padet_output.X264_OPTIONS)
+    padet_output.X264_OPTIONS["preset"] = preset
     try:
         fps = 0.0
         for _ in range(repeats):
@@ -148,6 +150,7 @@ def pipeline_fps(clip: Path, out: Path, h264: bool, repeats: int) -> float:
         return fps
     finally:
         padet_output.have_pyav = saved
+        padet_output.X264_OPTIONS.update(saved_options)
         det.close()
 
 
@@ -155,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="fewer frames and clips (a smoke run)")
+    p.add_argument("--pipeline-only", action="store_true", help="only the pipeline rows (JSON: --json)")
     p.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "video_io.json")
     args = p.parse_args(argv)
 
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                  "decode": [], "encode": [], "pipeline": []}  # fmt: skip
     print(f"CPU: {model}, {doc['cores']} cores; OpenCV {cv2.__version__}, PyAV {av.__version__}")
     print("\ndecode FPS (every frame to BGR)")
-    for name, path in clips.items():
+    for name, path in ({} if args.pipeline_only else clips).items():
         frames = decode_cv2(path)
         row = {"clip": name, "frames": frames,
                "cv2": frames / best(lambda: decode_cv2(path), args.repeats),
@@ -189,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<28} cv2 {row['cv2']:7.0f}   PyAV {row['pyav']:7.0f}   PyAV AUTO threads {row['pyav_frame_threads']:7.0f}"
               f"   + cv2 colour {row['pyav_frame_threads_cv2_colour']:7.0f}")
     print("\nencode FPS (frames in memory -> .mp4; H.264 colour conversion by cv2 unless _swscale), KB per frame")
-    for name, path in clips.items():
+    for name, path in ({} if args.pipeline_only else clips).items():
         if "mp4v" in name:
             continue
         cap = cv2.VideoCapture(str(path))
@@ -214,12 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: mp4v {row['cv2_mp4v']:.0f} FPS {row['cv2_mp4v_kb']:.1f} KB; " + "; ".join(
             f"{k[5:]} {v:.0f} FPS {row[k + '_kb']:.1f} KB" for k, v in row.items() if k.startswith("h264") and not k.endswith("_kb")))
     print("\npipeline FPS: stream(Detector.for_video(), clip, output=.mp4), embedded model")
-    for name in [k for k in clips if "mp4v" not in k][:2]:
-        row = {"clip": name,
-               "h264": pipeline_fps(clips[name], tmp / "pipe.mp4", True, args.repeats),
-               "mp4v": pipeline_fps(clips[name], tmp / "pipe.mp4", False, args.repeats)}  # fmt: skip
+    pipeline_clips = [k for k in clips if "mp4v" not in k][: 2 if args.quick else 3]
+    if args.pipeline_only:
+        pipeline_clips = [k for k in clips if "mp4v" not in k]
+    for name in pipeline_clips:
+        row = {"clip": name, "mp4v": pipeline_fps(clips[name], tmp / "pipe.mp4", False, args.repeats)}
+        for preset in ("ultrafast", "superfast", "veryfast"):
+            row[f"h264_{preset}"] = pipeline_fps(clips[name], tmp / "pipe.mp4", True, args.repeats, preset)
         doc["pipeline"].append(row)
-        print(f"  {name:<28} H.264 (PyAV) {row['h264']:6.1f}   mp4v (OpenCV) {row['mp4v']:6.1f}")
+        print(f"  {name:<28} mp4v (OpenCV) {row['mp4v']:6.1f}   " + "   ".join(
+            f"H.264 {k[5:]} {v:6.1f}" for k, v in row.items() if k.startswith("h264")), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=1))
     print(f"\nwrote {args.json}")

@@ -24,9 +24,10 @@ import numpy as np
 from .errors import SourceError
 
 
-#: libx264 settings of H.264 outputs: "veryfast" is the preset benchmarks/bench_video_io.py
-#: measured as the best speed/size trade-off beside detection on a small CPU
-X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
+#: libx264 settings of H.264 outputs. "ultrafast" kept the pipeline at least as fast as mp4v
+#: with files no larger (benchmarks/bench_video_io.py, README "Cameras"); "veryfast" makes files
+#: 2-3x smaller for 20-30 % of the pipeline's FPS on a 2-core CPU.
+X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
 H264_CONTAINERS = (".mp4", ".mkv", ".mov")
 
 

@@ -247,7 +247,7 @@ def stream(
             inferences in flight).
         source: camera index, video file, URL, image/folder path, or an open :class:`FrameSource`.
         depth: frames in flight (default ``max(2, detector.num_requests)``); 1 = synchronous.
-        output: optional annotated video file (``.mp4`` → mp4v, ``.avi`` → MJPG); every yielded
+        output: optional annotated video file (``.mp4`` → H.264 with PyAV, else mp4v; ``.avi`` → MJPG); every yielded
             frame is written, at ``output_fps`` (default: the source's, else 25; a live source
             that drops frames then plays back faster than real time — pass the achieved FPS).
         overlay: draw the FPS/latency line on the output frames.

@@ -74,4 +74,10 @@ def test_demo_env_has_the_runtime_only_and_runs_the_detector(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "frames        24 (0 dropped)" in r.stdout and "AP50" in r.stdout, r.stdout
     assert (tmp_path / "demo" / "annotated.mp4").stat().st_size > 0
+    # the runtime install includes PyAV, so the demo's video is H.264 (plays in a browser), every frame
+    probe = ("import av, sys; f = av.open(sys.argv[1]); s = f.streams.video[0]; "
+             "print(s.codec_context.name, sum(1 for _ in f.decode(s)))")  # fmt: skip
+    r = subprocess.run([str(python), "-I", "-c", probe, str(tmp_path / "demo" / "annotated.mp4")], capture_output=True,
+                       text=True, env=env, cwd=tmp_path, timeout=60)  # fmt: skip
+    assert r.stdout.split() == ["h264", "24"], r.stdout + r.stderr
     assert "not built" not in r.stderr
