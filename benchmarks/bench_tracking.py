@@ -11,6 +11,8 @@ Rows:
             scores in [0.3, 1]: the tracker alone. ``idf1_ceiling`` is the IDF1 of a perfect
             tracker that reports only the detections it is given, 2k / (k + g) for k kept of g
             true boxes: the dropped ones are misses for every such tracker.
+  gt+jitter the same without dropped boxes (ceiling 1): identity keeping through the clip's
+            occlusions alone.
   model     the embedded model's detections (padet_sdk/models/padet_shapes.xml) on the rendered
             frames: the whole system. Hypotheses on crowd (< 30 % visible) objects count as
             false positives, for both trackers alike.
@@ -186,25 +188,25 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         t0 = time.perf_counter()
         images, truth, objs = clip(seed, args.frames)
-        inputs = {"gt+noise": noisy_gt(objs, seed), "model": model_dets(images)}
+        inputs = {"gt+noise": noisy_gt(objs, seed), "gt+jitter": noisy_gt(objs, seed, drop=0.0), "model": model_dets(images)}
         for kind, dets in inputs.items():
             for name, make in (("padet", lambda: ours()), ("reference", lambda: reference(**ref_kwargs))):
                 step = make()
                 if step is None:
                     continue
                 rows.append({"input": kind, "tracker": name, "seed": seed, **mot_scores(truth, step, dets)})
-                if kind == "gt+noise":  # the best IDF1 any tracker that reports detections can get
+                if kind.startswith("gt"):  # the best IDF1 any tracker that reports detections can get
                     k, g = sum(len(d) for d in dets), sum(len(t[1]) for t in truth)
                     rows[-1]["idf1_ceiling"] = 2 * k / (k + g)
                 print(f"seed {seed} {kind:9s} {name:9s} " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in rows[-1].items() if k not in ("input", "tracker", "seed")), flush=True)  # fmt: skip
         print(f"seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     summary = {}
-    for kind in ("gt+noise", "model"):
+    for kind in ("gt+noise", "gt+jitter", "model"):
         for name in ("padet", "reference"):
             mine = [r for r in rows if r["input"] == kind and r["tracker"] == name]
             if mine:
-                keys = ("mota", "idf1", "id_switches", "precision", "recall", *(("idf1_ceiling",) if kind == "gt+noise" else ()))
+                keys = ("mota", "idf1", "id_switches", "precision", "recall", *(("idf1_ceiling",) if kind.startswith("gt") else ()))
                 summary[f"{kind}/{name}"] = {k: round(statistics.mean(r[k] for r in mine), 4) for k in keys}
     cost: dict[str, dict[str, float]] = {}
     for n in (10, 50, 200):
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         "cpu": model, "cores_used": 1, "python": platform.python_version(), "frames": args.frames, "seeds": args.seeds,
         "reference": _versions() if have_ref else None, "reference_settings": ref_kwargs if have_ref else None,
-        "padet_settings": {k: getattr(Tracker(), k) for k in ("high_score", "low_score", "new_track_score", "match_iou", "low_match_iou", "birth_iou", "lost_buffer")},
+        "padet_settings": {k: getattr(Tracker(), k) for k in ("high_score", "low_score", "new_track_score", "match_iou", "low_match_iou", "birth_iou", "class_cost", "lost_buffer")},
         "summary": summary, "cost_ms_per_frame": cost, "rows": rows,
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)

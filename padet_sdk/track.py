@@ -106,8 +106,10 @@ class Tracker:
         new_match_iou: minimum IoU for a NEW track's confirming match.
         lost_buffer: frames a track stays LOST (findable with its identity) before it is REMOVED:
             an object missed for up to this many frames in a row keeps its identity.
-        match_classes: pair a track only with detections of its class (off = class-agnostic,
-            as ByteTrack).
+        class_cost: added to a pair's cost (1 - IoU) when the detection's class is not the
+            track's: two overlapping objects of different classes keep their identities, while a
+            class that flickers between frames still matches; >= 1 forbids such pairs, 0 is
+            class-agnostic ByteTrack.
         trail_length: centre points kept per track for drawing (:attr:`trails`).
         birth_iou: a detection overlapping a tracked box (or a better new one) by more than this
             IoU starts no track (1 = off): PADet's soft-NMS keeps near-duplicates for AP.
@@ -122,13 +124,15 @@ class Tracker:
     low_match_iou: float = 0.5
     new_match_iou: float = 0.3
     lost_buffer: int = 30
-    match_classes: bool = False
+    class_cost: float = 0.1
     trail_length: int = 30
     birth_iou: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= 1.0:
             raise ValueError(f"need 0 <= low_score <= high_score <= 1, got {self.low_score} and {self.high_score}")
+        if not self.class_cost >= 0:
+            raise ValueError(f"class_cost must be >= 0, got {self.class_cost!r}")
         for name in ("match_iou", "low_match_iou", "new_match_iou", "birth_iou"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
@@ -204,8 +208,8 @@ class Tracker:
         if len(tracks) == 0 or len(dets) == 0:
             return np.zeros(0, np.intp), np.zeros(0, np.intp)
         cost = 1.0 - box_iou(_cxcywh_to_xyxy(self._x[tracks]), boxes[dets])
-        if self.match_classes:
-            cost[self._cls[tracks][:, None] != cls[dets][None, :]] = 2.0
+        if self.class_cost:
+            cost += self.class_cost * (self._cls[tracks][:, None] != cls[dets][None, :])
         r, c, _ = _assign(cost, 1.0 - min_iou)
         return tracks[r], dets[c]
 
@@ -240,8 +244,9 @@ class Tracker:
         matched[t1] = True
         claimed = np.zeros(len(scores), bool)
         claimed[d1] = True
-        # 2. low-score detections <-> tracks tracked until now and still unmatched
-        left = rows[(state == _CONFIRMED) & ~matched]
+        # 2. low-score detections <-> the tracks still unmatched (tracked or lost: an object coming
+        #    out from behind another often scores low at first)
+        left = rows[((state == _CONFIRMED) | (state == _LOST)) & ~matched]
         t2, d2 = self._match(left, low, boxes, cls, self.low_match_iou)
         # 3. the confident rest <-> tracks born last frame; unmatched ones die at once
         rest = high[~claimed[high]]

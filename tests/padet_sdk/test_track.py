@@ -123,8 +123,8 @@ def _rows(boxes: np.ndarray, chosen: np.ndarray) -> np.ndarray:
 
 def test_classes_are_kept_apart_on_request():
     a, b = [0, 0, 40, 40], [2, 0, 42, 40]
-    for match_classes, expect in ((False, [1, 1]), (True, [1, 2])):
-        tracker = Tracker(match_classes=match_classes)
+    for class_cost, expect in ((0.0, [1, 1]), (0.1, [1, 1]), (1.0, [1, 2])):  # IoU 0.9: a flicker still matches at 0.1
+        tracker = Tracker(class_cost=class_cost)
         first = tracker.update(dets([a], classes=[0])).track_ids.tolist()
         tracker.update(dets([b], classes=[1]))
         third = tracker.update(dets([b], classes=[1])).track_ids.tolist()
