@@ -114,3 +114,13 @@ def test_benchmark_throughput_mode(clip, capsys, tmp_path):
     assert "requests" in out and str(clip) in out
     rows = json.loads((tmp_path / "t.json").read_text())
     assert rows[0]["frames"] == 40 and rows[0]["requests"] >= 2 and rows[0]["fps"] > 0
+
+
+@pytest.mark.parametrize("script", ["detect_video.py", "webcam.py"])
+def test_the_examples_write_h264(script, clip, tmp_path):
+    out = tmp_path / "ex.mp4"
+    args = [str(clip)] if script == "detect_video.py" else ["--source", str(clip), "--no-show"]
+    r = subprocess.run([sys.executable, str(REPO / "examples" / script), *args, "--output", str(out)], capture_output=True,
+                       text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert _codec_and_frames(out) == ("h264", 30)
