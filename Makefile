@@ -39,11 +39,12 @@ $(DEMO_BIN)/python:
 
 # `pip install .` builds in this tree: drop what an earlier build (or the editable install of
 # `make test`) left in build/ and *.egg-info, so that stale files cannot get into the wheel.
-# pycocotools (numpy only) is there for the demo's AP50. The checks run with -I, so that they
-# import the installed package and not the checkout in the current directory.
+# pycocotools (numpy only) is there for the demo's AP50, motmetrics (numpy, pandas) for its
+# MOTA/IDF1. The checks run with -I, so that they import the installed package and not the
+# checkout in the current directory.
 $(DEMO_STAMP): $(PACKAGED) | $(DEMO_BIN)/python
 	rm -rf build *.egg-info
-	$(DEMO_BIN)/python -m pip install . pycocotools
+	$(DEMO_BIN)/python -m pip install . pycocotools motmetrics
 	$(DEMO_BIN)/python -I -c "import padet_sdk.native as n, pathlib, sys; \
 		assert n.BACKEND == 'cython', n.BACKEND; \
 		assert pathlib.Path(n.__file__).is_relative_to(sys.prefix), n.__file__"

@@ -38,6 +38,7 @@ class FrameResult:
     zone_counts: dict[str, dict] = field(default_factory=dict)  # zone/line name -> its counts
     trails: dict[int, list[tuple[float, float]]] = field(default_factory=dict, repr=False)  # track id -> recent centres
     overlays: list = field(default_factory=list, repr=False)  # drawing functions img -> None (zones, lines)
+    untracked: "Detections | None" = field(default=None, repr=False)  # all detections, before a tracker kept its own
     _annotated: np.ndarray | None = field(default=None, repr=False)
 
     def annotated(self, overlay: bool = True) -> np.ndarray:

@@ -285,10 +285,11 @@ class Tracker:
 
     def __call__(self, result: "FrameResult") -> "FrameResult":
         """The stream stage (:func:`padet_sdk.stream`): the frame's detections replaced by the
-        tracked ones, and the trails of the tracks in it for drawing."""
+        tracked ones (all of them stay in ``untracked``, e.g. for scoring AP), and the trails of
+        the tracks in it for drawing."""
         tracked = self.update(result.detections)
         trails = {tid: list(self.trails[tid]) for tid in tracked.track_ids.tolist()}
-        return dataclasses.replace(result, detections=tracked, trails=trails, _annotated=None)
+        return dataclasses.replace(result, detections=tracked, trails=trails, untracked=result.detections, _annotated=None)
 
     @property
     def tracks(self) -> list[Track]:

@@ -142,6 +142,7 @@ def test_a_tracked_stream_with_zones_and_sinks(tmp_path):
     with Detector.for_video() as det, stream(det, clip, track=True, zones=[zone, line], sinks=sinks, output=tmp_path / "a.mp4") as frames:
         results = list(frames)
     assert len(results) == 40 and all(r.detections.track_ids is not None for r in results)
+    assert all(r.untracked.track_ids is None and len(r.untracked) >= len(r.detections) for r in results)
     assert all(set(r.zone_counts) == {"left", "mid"} for r in results)
     assert sum(r.zone_counts["left"]["inside"] for r in results) > 0
     assert [r.time_s for r in results[:3]] == [0.0, 0.04, 0.08]  # 25 FPS video time
