@@ -6,6 +6,8 @@ attempts; files never reconnect."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 
@@ -77,6 +79,38 @@ def test_stream_reconnects_after_a_server_restart_and_reports_the_gap(clip, det,
         assert "reconnected 1x" in results.stats.summary()
     finally:
         restarted.wait(5)
+        server.stop()
+
+
+def test_a_stalled_server_times_out_and_the_stream_reconnects(clip, det):
+    """A server that stops sending without closing (SIGSTOP: a hung NVR) is noticed after
+    read_timeout by FFmpeg's own read timeout, then re-opened like a dropped one."""
+    server = LiveServer(clip).start()
+    stalled = threading.Event()
+
+    def restart() -> None:
+        os.kill(server.proc.pid, signal.SIGCONT)
+        server.start()  # kills the hung one, serves again on the same port
+
+    try:
+        results = stream(det, server.url, read_timeout=1.5, reconnect=ReconnectPolicy(attempts=20, **FAST))
+        got, events = 0, []
+        with results:
+            for r in results:
+                got += 1
+                events += r.events
+                if got == 10:
+                    os.kill(server.proc.pid, signal.SIGSTOP)
+                    stalled.set()
+                    threading.Timer(3.0, restart).start()
+                if any(e.kind == "reconnected" for e in events) and got >= 20:
+                    break
+        kinds = [e.kind for e in events]
+        assert kinds == ["disconnected", "reconnected"], kinds
+        assert events[1].gap_s >= 1.0  # stalled 3 s; noticed after 1.5 s, then re-opened
+    finally:
+        if server.proc is not None and stalled.is_set():
+            os.kill(server.proc.pid, signal.SIGCONT)
         server.stop()
 
 
