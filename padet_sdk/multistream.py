@@ -105,8 +105,10 @@ class _Lane:
                 taken += 1
                 with self.ready:
                     if src.live and self.frames:
-                        self.frames.clear()  # stale: the newest frame replaces it
+                        stale = self.frames.popleft()  # the newest frame replaces it, and carries its events
                         self.dropped += 1
+                        if stale.events:
+                            frame = Frame(frame.index, frame.image, frame.t_capture, (*stale.events, *frame.events))
                     while not src.live and len(self.frames) >= FILE_BACKLOG and not self.stop.is_set():
                         self.ready.wait(0.1)
                     self.frames.append(frame)

@@ -5,6 +5,8 @@ cannot be opened or that dies does not stop the others; a fast file does not sta
 source; one output per source."""
 from __future__ import annotations
 
+import time
+
 import av
 import cv2
 import pytest
@@ -109,3 +111,34 @@ def test_no_source_opens_is_a_source_error(det, tmp_path):
         stream(det, [tmp_path / "a.mp4"])
     with pytest.raises(ValueError, match="one .or None. per source"):
         multi_stream(det, [tmp_path / "a.mp4"], outputs=[None, None])
+
+
+def test_a_camera_that_reconnects_reports_it_on_its_own_results(det, footage):
+    import threading
+
+    h264 = h264_copy(footage["demo"])
+    server = LiveServer(h264).start()
+    try:
+        ms = multi_stream(det, [footage["demo"], server.url], read_timeout=3,
+                          reconnect=ReconnectPolicy(attempts=20, initial_delay=0.2, factor=1.5, max_delay=1.0, open_timeout=3))  # fmt: skip
+        live, marked, file_frames = 0, [], 0
+        with ms:
+            for r in ms:
+                if r.source_index == 0:
+                    file_frames += 1
+                    continue
+                live += 1
+                if live == 10:
+                    server.stop()
+                    threading.Timer(1.0, server.start).start()
+                if r.events:
+                    marked.append(r)
+                if marked and live >= 10 + 10 and file_frames == 60:
+                    break
+        assert file_frames == 60  # the file went on while the camera was down
+        assert [e.kind for r in marked for e in r.events] == ["disconnected", "reconnected"]
+        assert all(r.source == server.url for r in marked)
+        assert [e.kind for e in ms.stats.sources[1].events] == ["disconnected", "reconnected"] and not ms.stats.failed
+    finally:
+        time.sleep(1.2)
+        server.stop()
