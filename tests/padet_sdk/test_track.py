@@ -151,3 +151,40 @@ def test_bad_settings_are_refused():
         Tracker(lost_buffer=-1)
     with pytest.raises(ValueError, match="match_iou"):
         Tracker(match_iou=0.0)
+
+
+def test_the_blockwise_kalman_filter_equals_the_full_8x8_one():
+    """The tracker keeps the covariance as four 2x2 blocks; the textbook 8x8 filter (state cx, cy,
+    w, h and velocities, ByteTrack's noises) must give the same means and covariances."""
+    from padet_sdk.track import STD_POSITION as wp, STD_VELOCITY as wv
+
+    rng = np.random.default_rng(3)
+    z_seq = [np.array([100 + 5 * t, 80 + 2 * t, 40 + 0.5 * t, 60 - 0.3 * t]) + rng.normal(0, 1.5, 4) for t in range(12)]
+    F = np.eye(8)
+    F[:4, 4:] = np.eye(4)
+    H = np.eye(4, 8)
+    scale = lambda m: np.array([m[2], m[3], m[2], m[3]])  # noqa: E731
+    to_box = lambda z: [z[0] - z[2] / 2, z[1] - z[3] / 2, z[0] + z[2] / 2, z[1] + z[3] / 2]  # noqa: E731
+
+    def measured(z: np.ndarray) -> np.ndarray:
+        """cx, cy, w, h of the box as the tracker gets it (float32 x1, y1, x2, y2)."""
+        b = np.array(to_box(z), np.float32).astype(np.float64)
+        return np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]])
+
+    z0 = measured(z_seq[0])
+    mean = np.concatenate([z0, np.zeros(4)])
+    P = np.diag(np.concatenate([(2 * wp * scale(z0)) ** 2, (10 * wv * scale(z0)) ** 2]))
+    tracker = Tracker()
+    tracker.update(dets([to_box(z_seq[0])]))
+    for z in z_seq[1:]:
+        Q = np.diag(np.concatenate([(wp * scale(mean)) ** 2, (wv * scale(mean)) ** 2]))
+        mean, P = F @ mean, F @ P @ F.T + Q
+        S = H @ P @ H.T + np.diag((wp * scale(mean)) ** 2)
+        K = P @ H.T @ np.linalg.inv(S)
+        mean, P = mean + K @ (measured(z) - H @ mean), (np.eye(8) - K @ H) @ P
+        assert len(tracker.update(dets([to_box(z)]))) == 1
+        # both float64; the 8x8 products round differently: 1e-9 relative is float64 noise, not a bias
+        np.testing.assert_allclose(tracker._x[0], mean[:4], rtol=1e-9)
+        np.testing.assert_allclose(tracker._v[0], mean[4:], rtol=1e-9, atol=1e-9)
+        for block, full in ((tracker._ppp, P[:4, :4]), (tracker._ppv, P[:4, 4:]), (tracker._pvv, P[4:, 4:])):
+            np.testing.assert_allclose(np.diag(block[0]), full, rtol=1e-9, atol=1e-9)
