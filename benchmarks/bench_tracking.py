@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   for k, v in cost[str(n)].items()), flush=True)  # fmt: skip
     doc = {
         "cpu": model, "cores_used": 1, "python": platform.python_version(), "frames": args.frames, "seeds": args.seeds,
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "reference": _versions() if have_ref else None, "reference_settings": ref_kwargs if have_ref else None,
         "padet_settings": {k: getattr(Tracker(), k) for k in ("high_score", "low_score", "new_track_score", "match_iou", "low_match_iou", "birth_iou", "class_cost", "lost_buffer")},
         "summary": summary, "cost_ms_per_frame": cost, "rows": rows,

@@ -207,7 +207,7 @@ class Tracker:
         """(track rows, detection indices) paired by IoU of predicted and detected boxes."""
         if len(tracks) == 0 or len(dets) == 0:
             return np.zeros(0, np.intp), np.zeros(0, np.intp)
-        cost = 1.0 - box_iou(_cxcywh_to_xyxy(self._x[tracks]), boxes[dets])
+        cost = 1.0 - box_iou(self._pred[tracks], boxes[dets])
         if self.class_cost:
             cost += self.class_cost * (self._cls[tracks][:, None] != cls[dets][None, :])
         r, c, _ = _assign(cost, 1.0 - min_iou)
@@ -235,6 +235,7 @@ class Tracker:
         high = np.flatnonzero(scores >= self.high_score)
         low = np.flatnonzero((scores >= self.low_score) & (scores < self.high_score))
         self._predict()
+        self._pred = _cxcywh_to_xyxy(self._x)  # predicted boxes, x1 y1 x2 y2, for the three associations
         rows = np.arange(len(self._id))
         state = self._state.copy()  # the states at the start of this frame
         # 1. confident detections <-> tracked and lost tracks
