@@ -179,3 +179,15 @@ def test_stream_refuses_a_line_without_a_tracker(tmp_path):
             stream(det, clip, classes=["cow"])
         with stream(det, clip, classes=[det.class_names[0]]) as frames:
             assert all(set(r.detections.labels) <= {det.class_names[0]} for r in frames)
+
+
+def test_sinks_are_finished_when_a_stream_is_left_early(tmp_path):
+    """A bare for loop left with break: the COCO array is closed and the CSV flushed anyway."""
+    clip = demo_clip(tmp_path / "clip.mp4", frames=20, size=(160, 120))
+    coco, table = CocoSink(tmp_path / "r.json"), CsvSink(tmp_path / "r.csv")
+    with Detector() as det:
+        for r in stream(det, clip, track=True, sinks=[coco, table]):
+            if r.index == 4:
+                break
+    assert isinstance(json.loads((tmp_path / "r.json").read_text()), list)
+    assert {int(row["frame"]) for row in csv.DictReader((tmp_path / "r.csv").open(newline=""))} == set(range(5))
