@@ -1,13 +1,18 @@
 """Rebuild the embedded demo model (``padet_sdk/models/padet_shapes.*``) from nothing but a seed.
 
-  python export/build_demo_model.py                  # the shipped model (~15 min of training on 2 CPU cores)
+  python export/build_demo_model.py                  # the shipped model (see RECIPE for its budget)
   python export/build_demo_model.py --work runs/demo_model --steps 500   # a quicker, weaker one
 
-1. renders the synthetic-shapes data set (``training.data.synth``, --seed; the generator's
-   defaults: up to 8 shapes of 8 px and more per 192-px image);
-2. trains a narrow PADet with the project's own train loop for a fixed number of steps (not
-   minutes, so that the result does not depend on the machine's speed);
-3. evaluates it on the held-out split (pycocotools);
+1. renders the training data (``training.data.synth``, --seed): the synthetic-shapes set the
+   project has always used (192-px images, up to 8 shapes of 8 px and more) merged with as many
+   clip-like scenes (640x480, the demo clip's frame size and aspect, shapes of
+   --clip-min-object-size px and more over the same textured backgrounds), so that the network
+   sees the demo clip's resize and stripes during training;
+2. trains PADet (--config, --width) with the project's own train loop for a fixed number of
+   steps (not minutes, so that the result does not depend on the machine's speed);
+3. evaluates it on the held-out split (pycocotools) and chooses the default score threshold
+   shown to users: the best F1 on that split (``training.calibrate``), stored as the metadata's
+   ``postprocess.conf`` (evaluation passes its own low threshold explicitly);
 4. exports ONNX (FP32) and an OpenVINO IR quantized to INT8 with NNCF (calibrated on training
    images), both carrying the metadata, into --dest.
 Same seed, same machine and thread count → the same weights.
@@ -25,12 +30,41 @@ import json  # noqa: E402
 import os  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+#: score threshold of evaluation (AP needs the low-scoring detections too)
+EVAL_CONF = 0.01
 
 #: the recipe of the shipped model; every value is a command-line option below
 RECIPE = dict(
-    train=3000, val=300, data_size=192, max_objects=8, min_object_size=8.0, width=0.125, input_size=192, batch_size=8, steps=5727,
+    train=3000, val=300, data_size=192, max_objects=8, min_object_size=8.0,
+    clip_train=3000, clip_val=300, clip_min_object_size=24.0, clip_max_object_frac=0.5,
+    config="vgg16_384", width=0.125, input_size=192, batch_size=8, steps=5727,
     optimizer="adamw", lr=2e-3, warmup_epochs=0.2, milestones=(14.5, 16.5), ohem=3.0, seed=0,
 )  # fmt: skip
+
+
+def merge_coco(parts: dict[str, Path], out: Path) -> None:
+    """``out/{train,val}`` + ``out/annotations``: the images of every part (hard links named
+    ``<part>_<file>``) and one COCO file per split with fresh image and annotation ids."""
+    for split in ("train", "val"):
+        (out / split).mkdir(parents=True, exist_ok=True)
+        merged: dict = {"images": [], "annotations": [], "categories": None, "info": {"parts": sorted(parts)}}
+        for tag, root in parts.items():
+            coco = json.loads((root / "annotations" / f"instances_{split}.json").read_text())
+            merged["categories"] = merged["categories"] or coco["categories"]
+            if coco["categories"] != merged["categories"]:
+                raise ValueError(f"part {tag} has other categories")
+            new_id = {}
+            for im in coco["images"]:
+                new_id[im["id"]] = len(merged["images"]) + 1
+                name = f"{tag}_{im['file_name']}"
+                dst = out / split / name
+                if not dst.exists():
+                    os.link(root / split / im["file_name"], dst)
+                merged["images"].append({**im, "id": new_id[im["id"]], "file_name": name})
+            for a in coco["annotations"]:
+                merged["annotations"].append({**a, "id": len(merged["annotations"]) + 1, "image_id": new_id[a["image_id"]]})
+        (out / "annotations").mkdir(exist_ok=True)
+        (out / "annotations" / f"instances_{split}.json").write_text(json.dumps(merged, separators=(",", ":")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,15 +90,26 @@ def main(argv: list[str] | None = None) -> int:
 
     data = args.work / "data"
     if not (data / "annotations" / "instances_val.json").is_file():
-        generate_dataset(data, args.train, args.val, size=args.data_size, seed=args.seed,
-                         max_objects=args.max_objects, min_object_size=args.min_object_size)
+        parts = {"shapes": args.work / "parts" / "shapes"}
+        done = lambda part: (part / "annotations" / "instances_val.json").is_file()  # noqa: E731
+        if not done(parts["shapes"]):
+            generate_dataset(parts["shapes"], args.train, args.val, size=args.data_size, seed=args.seed,
+                             max_objects=args.max_objects, min_object_size=args.min_object_size)  # fmt: skip
+        if args.clip_train or args.clip_val:
+            parts["clip"] = args.work / "parts" / "clip"
+            if not done(parts["clip"]):
+                generate_dataset(parts["clip"], args.clip_train, args.clip_val, size=(640, 480), seed=args.seed + 1,
+                                 max_objects=args.max_objects, min_object_size=args.clip_min_object_size,
+                                 max_object_frac=args.clip_max_object_frac)  # fmt: skip
+        merge_coco(parts, data)
     run = args.work / "run"
     status = train_main([
-        "--config", "vgg16_384", "--data", str(data), "--out", str(run), "--width", str(args.width),
+        "--config", args.config, "--data", str(data), "--out", str(run), "--width", str(args.width),
         "--input-size", str(args.input_size), "--batch-size", str(args.batch_size), "--optimizer", args.optimizer,
         "--lr", str(args.lr), "--warmup-epochs", str(args.warmup_epochs),
         "--milestones", *[str(m) for m in args.milestones], "--epochs", "100", "--max-steps", str(args.steps), "--ohem", str(args.ohem),
         "--no-augment", "--eval-every", "0", "--workers", "1", "--seed", str(args.seed), "--quiet",
+        "--ckpt-every-steps", "100",  # a stopped build resumes from here (checkpoints do not change the weights)
         *(["--resume", str(run / "last.pth")] if (run / "last.pth").is_file() else ["--exist-ok"]),
     ])  # fmt: skip
     if status != 0:
@@ -79,20 +124,27 @@ def main(argv: list[str] | None = None) -> int:
     from export.onnx_export import export_onnx
     from export.quantize import find_images, quantize_openvino
     from padet_sdk.ov_extensions import read_onnx_with_extensions
+    from training.calibrate import best_f1_threshold
     from training.evaluate import coco_eval, ground_truth, open_dataset, predict
 
     model, class_names, info = load_checkpoint(run / "last.pth")
     val = open_dataset(data, "val")
-    metrics = coco_eval(ground_truth(val), predict(model, val, batch_size=8))
-    print(f"held-out AP50 {metrics['AP50']:.3f}  AP {metrics['AP']:.3f}  (step {info.get('step')})")
+    dets = predict(model, val, batch_size=8, postprocess={"conf": EVAL_CONF})
+    gt = ground_truth(val)
+    metrics = coco_eval(gt, dets)
+    shown = best_f1_threshold(gt.dataset if hasattr(gt, "dataset") else gt, dets)
+    print(f"held-out AP50 {metrics['AP50']:.3f}  AP {metrics['AP']:.3f}  (step {info.get('step')}); default conf "
+          f"{shown['conf']:.2f}: F1 {shown['f1']:.3f}, precision {shown['precision']:.3f}, recall {shown['recall']:.3f}")
     version = f"shapes-seed{args.seed}-step{info.get('step')}"
-    meta = dataclasses.replace(build_metadata(model, class_names, model_version=version), preset="shapes_demo")
+    meta = build_metadata(model, class_names, model_version=version)
+    meta = dataclasses.replace(meta, preset="shapes_demo", postprocess=meta.postprocess.replace(conf=shown["conf"]))
     args.dest.mkdir(parents=True, exist_ok=True)
     onnx_path = export_onnx(model, args.dest / f"{args.name}.onnx", meta)
     ov_model = read_onnx_with_extensions(ov.Core(), onnx_path)
     xml = quantize_openvino(ov_model, meta, find_images(data / "train", args.calib, seed=args.seed),
                             args.dest / f"{args.name}.xml")  # fmt: skip
     card = {"model_version": version, "recipe": {k: getattr(args, k) for k in RECIPE}, "val_metrics": metrics,
+            "default_conf": {**shown, "chosen_by": f"best F1 on the held-out split ({len(val)} images), IoU 0.5"},
             "files": [onnx_path.name, xml.name, xml.with_suffix(".bin").name]}  # fmt: skip
     (args.dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     print(f"wrote {onnx_path}, {xml} (+ .bin, INT8) and {args.name}.json")
