@@ -19,6 +19,7 @@ Rows:
   cost      ms per update at 10, 50 and 200 objects moving with constant velocity, on one core
             (this process pinned to one CPU, BLAS/OpenMP at one thread), min and median of 7 runs.
 
+``padet coast=2`` also reports a lost track's predicted box for 2 frames (``Tracker(coast=2)``).
 The reference is ``trackers.ByteTrackTracker`` (Roboflow's trackers, the ByteTrack that
 supervision's ``sv.ByteTrack`` moved to). It requires the GUI ``opencv-python`` wheel, which
 needs libGL; installed with ``pip install --no-deps trackers supervision`` (+ their small pure
@@ -174,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         images, truth, objs = clip(seed, args.frames)
         inputs = {"gt+noise": noisy_gt(objs, seed), "gt+jitter": noisy_gt(objs, seed, drop=0.0), "model": model_dets(images)}
         for kind, dets in inputs.items():
-            for name, make in (("padet", lambda: ours()), ("reference", lambda: reference(**ref_kwargs))):
+            for name, make in (("padet", lambda: ours()), ("padet coast=2", lambda: ours(coast=2)),
+                               ("reference", lambda: reference(**ref_kwargs))):  # fmt: skip
                 step = make()
                 if step is None:
                     continue
@@ -182,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                 if kind.startswith("gt"):  # the best IDF1 any tracker that reports detections can get
                     k, g = sum(len(d) for d in dets), sum(len(t[1]) for t in truth)
                     rows[-1]["idf1_ceiling"] = 2 * k / (k + g)
-                print(f"seed {seed} {kind:9s} {name:9s} " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                print(f"seed {seed} {kind:9s} {name:13s} " + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in rows[-1].items() if k not in ("input", "tracker", "seed")), flush=True)  # fmt: skip
         print(f"seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     summary = {}
     for kind in ("gt+noise", "gt+jitter", "model"):
-        for name in ("padet", "reference"):
+        for name in ("padet", "padet coast=2", "reference"):
             mine = [r for r in rows if r["input"] == kind and r["tracker"] == name]
             if mine:
                 keys = ("mota", "idf1", "id_switches", "precision", "recall", *(("idf1_ceiling",) if kind.startswith("gt") else ()))
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": model, "cores_used": 1, "python": platform.python_version(), "frames": args.frames, "seeds": args.seeds,
         "load_average_1min_at_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "reference": _versions() if have_ref else None, "reference_settings": ref_kwargs if have_ref else None,
-        "padet_settings": {k: getattr(Tracker(), k) for k in ("high_score", "low_score", "new_track_score", "match_iou", "low_match_iou", "birth_iou", "class_cost", "lost_buffer")},
+        "padet_settings": {k: getattr(Tracker(), k) for k in ("high_score", "low_score", "new_track_score", "match_iou", "low_match_iou", "birth_iou", "class_cost", "lost_buffer", "coast")},
         "summary": summary, "cost_ms_per_frame": cost, "rows": rows,
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .boxes import box_iou
-from .detections import Detections
+from .detections import TRACKED_DTYPE, Detections
 
 if TYPE_CHECKING:
     from .frame_result import FrameResult
@@ -113,6 +113,9 @@ class Tracker:
         trail_length: centre points kept per track for drawing (:attr:`trails`).
         birth_iou: a detection overlapping a tracked box (or a better new one) by more than this
             IoU starts no track (1 = off): PADet's soft-NMS keeps near-duplicates for AP.
+        coast: for this many frames after a track's last match, report its predicted box
+            (``anchor`` -1, its last score and class) instead of nothing, so that a detection
+            missed now and then does not break a count or a trail (0 = ByteTrack: matched only).
 
     Identities are 1, 2, 3... per Tracker (:meth:`reset` starts again at 1).
     """
@@ -127,6 +130,7 @@ class Tracker:
     class_cost: float = 0.1
     trail_length: int = 30
     birth_iou: float = 0.3
+    coast: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= 1.0:
@@ -136,6 +140,8 @@ class Tracker:
         for name in ("match_iou", "low_match_iou", "new_match_iou", "birth_iou"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
+        if int(self.coast) != self.coast or self.coast < 0:
+            raise ValueError(f"coast must be a whole number of frames >= 0, got {self.coast!r}")
         if int(self.lost_buffer) != self.lost_buffer or self.lost_buffer < 0:
             raise ValueError(f"lost_buffer must be a whole number of frames >= 0, got {self.lost_buffer!r}")
         self.reset()
@@ -225,6 +231,15 @@ class Tracker:
                 ok[k + 1 :] &= among[k, k + 1 :] <= self.birth_iou
         return born[ok]
 
+    def _with_coasting(self, out: Detections, rows: np.ndarray, boxes: np.ndarray) -> Detections:
+        """``out`` plus the predicted boxes of lost tracks ``rows`` (anchor -1, the track's last
+        score and class), kept in score order."""
+        extra = np.zeros(len(rows), TRACKED_DTYPE)
+        extra["box"], extra["score"], extra["class_id"] = boxes, self._score[rows], self._cls[rows]
+        extra["anchor"], extra["track_id"] = -1, self._id[rows]
+        data = np.concatenate([out.data, extra])
+        return Detections(data[np.argsort(-data["score"], kind="stable")], out.class_names, out.image_size, out.timing)
+
     def update(self, detections: Detections) -> Detections:
         """Track one frame: the detections that belong to a confirmed track, each with its
         ``track_id`` (:meth:`Detections.with_track_ids`), in their original order. Detections
@@ -267,6 +282,8 @@ class Tracker:
         for tid in self._id[gone].tolist():
             self.trails.pop(tid, None)
         self._keep(~gone)
+        coasting = np.flatnonzero((self._state == _LOST) & (self.frame - self._last <= self.coast))
+        coast_boxes = self._pred[~gone][coasting]
         # 4. births: confident detections nobody claimed
         new_track_score = min(self.high_score + 0.1, 1.0) if self.new_track_score is None else self.new_track_score
         born = rest[~claimed[rest] & (scores[rest] >= new_track_score)]
@@ -280,7 +297,9 @@ class Tracker:
                 out_id = np.concatenate([out_id, self._id[-len(born):]])
         order = np.argsort(out_det, kind="stable")
         out = detections[out_det[order]].with_track_ids(out_id[order])
-        for tid, (cx, cy) in zip(out_id[order].tolist(), ((out.boxes[:, :2] + out.boxes[:, 2:]) / 2).tolist()):
+        if len(coasting):
+            out = self._with_coasting(out, coasting, coast_boxes)
+        for tid, (cx, cy) in zip(out.track_ids.tolist(), ((out.boxes[:, :2] + out.boxes[:, 2:]) / 2).tolist()):
             self.trails.setdefault(tid, deque(maxlen=self.trail_length)).append((cx, cy))
         return out
 

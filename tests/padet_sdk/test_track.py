@@ -144,11 +144,29 @@ def test_a_near_duplicate_starts_no_track():
     assert tracker.update(dets([obj, dup], [0.9, 0.8])).track_ids.tolist() == [1]  # also among new ones
 
 
+def test_coasting_reports_predicted_boxes_through_a_short_gap():
+    frames = [[box_at(t, 20, 100, 4.0)] if t not in (6, 7, 8) else [] for t in range(12)]
+    for coast, shown in ((0, []), (2, [6, 7])):
+        tracker = Tracker(coast=coast)
+        seen = []
+        for t, boxes in enumerate(frames):
+            out = tracker.update(dets(boxes, [0.9] * len(boxes)))
+            if not boxes and len(out):
+                seen.append(t)
+                assert out.track_ids.tolist() == [1] and out.anchor_ids.tolist() == [-1]
+                # the velocity the filter learnt in 6 frames (3.8 of 4 px per frame): within 2 px
+                np.testing.assert_allclose(out.boxes[0], box_at(t, 20, 100, 4.0), atol=2.0)
+        assert seen == shown
+        assert tracker.update(dets([box_at(12, 20, 100, 4.0)])).track_ids.tolist() == [1]
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="low_score"):
         Tracker(high_score=0.3, low_score=0.5)
     with pytest.raises(ValueError, match="lost_buffer"):
         Tracker(lost_buffer=-1)
+    with pytest.raises(ValueError, match="coast"):
+        Tracker(coast=1.5)
     with pytest.raises(ValueError, match="match_iou"):
         Tracker(match_iou=0.0)
 
