@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         draw_conf = args.draw_conf if args.draw_conf is not None else det.metadata.postprocess.conf
     except PadetError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     meta = det.metadata
     print(f"model: {det!r}")
     if not meta.trained:

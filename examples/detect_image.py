@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         detector = Detector(args.model, **detector_kwargs(args))
     except (PadetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     out_dir = Path(args.output) if args.output else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = stream(detector, src, output=output, **{**stream_kwargs(args), "live": False}, **analytics)
     except (PadetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     with frames, jsonl.open("w") as f:
         for res in frames:
             f.write(json.dumps({"frame": res.index, **res.detections.to_dict()}) + "\n")

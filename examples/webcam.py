@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             frames = stream(detector, sources[0], output=outputs[0], **stream_kwargs(args), **analytics)
     except (PadetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print(f"{detector!r}\nsources: {', '.join(sources)}", file=sys.stderr)
     latest = {}
     bar = None if several else progress_bar(frames, args.max_frames, args.quiet or show)  # files: known length

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cli_args import positive_int, unit_float  # noqa: F401 - re-exported for the example scripts
+from .cli_errors import guard, report, take_debug_flag
 from .extras import run_entry_point
 
 #: subcommand → (module whose ``main(argv)`` runs it, pip extra it needs, one-line help)
@@ -71,8 +72,7 @@ def _info(argv: list[str]) -> int:
     try:
         info = model_info(args.model)
     except (PadetError, ValueError) as e:
-        print(f"padet info: {e}", file=sys.stderr)
-        return 1
+        return report("padet info", e)
     rows = engines()
     print(json.dumps({**info, "engines": rows}, indent=1) if args.json else format_info(info, rows))
     return 0
@@ -112,8 +112,7 @@ def _benchmark(argv: list[str]) -> int:
                     rows.append(measure_throughput(m, backend, frames=args.frames, source=args.source,
                                                    num_requests=args.requests, num_threads=args.threads))  # fmt: skip
     except (PadetError, OSError) as e:
-        print(f"padet benchmark: {e}", file=sys.stderr)
-        return 1
+        return report("padet benchmark", e)
     print(format_rows(rows) if args.mode == "latency" else format_throughput_rows(rows))
     if args.json:
         args.json.write_text(json.dumps([{**r.__dict__, "fps": r.fps} for r in rows], indent=1))
@@ -124,15 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="padet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["detect", "info", "benchmark", *DELEGATED], help="what to do")
     p.add_argument("--version", action="version", version="padet 0.1.0")
+    p.epilog = ("Errors are one line with exit status 2 (1 for an unexpected exception); add --debug anywhere "
+                "(or set PADET_DEBUG=1) to see the traceback.")  # fmt: skip
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = take_debug_flag(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     if not argv or argv[0] in ("-h", "--help", "--version"):
         parser.parse_args(argv or ["--help"])  # prints and exits 0
-    command, rest = argv[0], argv[1:]
+    return guard(f"padet {argv[0]}", lambda: _dispatch(parser, argv[0], argv[1:]))
+
+
+def _dispatch(parser: argparse.ArgumentParser, command: str, rest: list[str]) -> int:
     if command == "detect":
         from .cli_detect import main as detect_main
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from .cli_errors import report
 from .cli_args import (
     OUTPUT_SUFFIX, add_common_args, analytics_kwargs, annotated_path, collect_sources, detector_kwargs, progress_bar, stream_kwargs,
     wants_analytics,
@@ -35,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(msg: object, code: int) -> int:
-    print(f"{PROG}: {msg}", file=sys.stderr)
-    return code
+    return report(PROG, msg, code)
 
 
 def _make_parent(path: Path) -> str | None:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         if src.is_dir():
             files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
             if not files:
-                return _error(f"folder {src} has no images ({', '.join(IMAGE_EXTENSIONS)})", 1)
+                return _error(f"folder {src} has no images ({', '.join(IMAGE_EXTENSIONS)})", 2)
             folder = Path(args.output) if args.output else src.with_name(f"{src.name}{OUTPUT_SUFFIX}")
             return _detect_images(args, [(f, folder / f"{f.stem}{OUTPUT_SUFFIX}{f.suffix}") for f in files])
     return _detect_streams(args, sources)
@@ -97,7 +97,7 @@ def _detect_images(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> i
     try:
         det = Detector(args.model, **detector_kwargs(args))
     except (PadetError, ValueError) as e:
-        return _error(e, 1)
+        return _error(e, 2)
     status = 0
     try:
         for src, out in jobs:
@@ -117,7 +117,7 @@ def _detect_images(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> i
             else:
                 why = " (no permission, disk full, or a format this OpenCV cannot encode)"
             if not written:
-                return _error(f"cannot write image {out}{why}", 1)
+                return _error(f"cannot write image {out}{why}", 2)
             out.with_suffix(".json").write_text(json.dumps({"image": str(src), **dets.to_dict()}))
             print(f"{src}: {len(dets)} detections in {dets.timing.total_ms:.1f} ms -> {out} (+ .json)", file=sys.stderr)
             if args.show:
@@ -173,7 +173,7 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
     try:
         det = Detector.for_video(args.model, **detector_kwargs(args))
     except (PadetError, ValueError) as e:
-        return _error(e, 1)
+        return _error(e, 2)
     jsonl: dict[int, IO[str]] = {}
     results: Any = None
     bar: Any = None
@@ -209,9 +209,8 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
     except KeyboardInterrupt:
         code = 130
         print(f"\n{PROG}: interrupted", file=sys.stderr)
-    except (PadetError, ValueError, OSError) as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        code = 1
+    except (PadetError, ValueError, OSError) as e:  # a source or output failing mid-run
+        code = report(PROG, e)
     finally:
         if bar is not None:
             bar.close()

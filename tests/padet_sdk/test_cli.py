@@ -45,7 +45,7 @@ def test_detect_on_an_image_writes_annotated_image_and_json(tmp_path, capsys):
 
 
 def test_detect_on_a_missing_model_is_a_clear_error(tmp_path, capsys):
-    assert main(["detect", str(tmp_path / "x.png"), "--model", str(tmp_path / "missing.xml")]) == 1
+    assert main(["detect", str(tmp_path / "x.png"), "--model", str(tmp_path / "missing.xml")]) == 2
     assert "missing.xml" in capsys.readouterr().err
 
 
@@ -137,5 +137,5 @@ def test_detect_refuses_a_video_output_for_an_image(tmp_path, capsys):
 def test_detect_reports_an_image_that_cannot_be_written(tmp_path, capsys):
     out = tmp_path / "taken.png"
     out.mkdir()  # a folder where the image should go: cv2.imwrite fails
-    assert main(["detect", str(_image(tmp_path)), "--output", str(out)]) == 1
+    assert main(["detect", str(_image(tmp_path)), "--output", str(out)]) == 2
     _one_line_error(capsys, "cannot write image", "taken.png")

@@ -93,7 +93,9 @@ def test_a_live_source_prints_progress_and_ctrl_c_ends_cleanly(clip, tmp_path):
     assert "interrupted" in err and "frames in" in out and "Traceback" not in err
     codec, n = _codec_and_frames(video)  # finished and closed: it decodes to the end
     lines = [json.loads(x) for x in video.with_suffix(".jsonl").read_text().splitlines()]
-    assert codec == "h264" and n == len(lines) >= 10
+    # the frame being handled when SIGINT lands may be in the video (written before it is yielded)
+    # and not yet in the JSON lines; every other frame is in both
+    assert codec == "h264" and n - 1 <= len(lines) <= n and len(lines) >= 10, (n, len(lines))
 
 
 def test_info_prints_metadata_engines_and_devices(capsys):
@@ -105,7 +107,7 @@ def test_info_prints_metadata_engines_and_devices(capsys):
     assert main(["info", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["input_size"] == 192 and doc["anchors"]["count"] == 4610 and any(e["installed"] for e in doc["engines"])
-    assert main(["info", "missing.xml"]) == 1
+    assert main(["info", "missing.xml"]) == 2
 
 
 def test_benchmark_throughput_mode(clip, capsys, tmp_path):
