@@ -146,10 +146,12 @@ def wants_analytics(args: argparse.Namespace) -> bool:
     return bool(args.track or args.zone or args.line or any(getattr(args, k) for k in SAVE_FLAGS))
 
 
-def analytics_kwargs(args: argparse.Namespace, source: str) -> dict[str, Any]:
+def analytics_kwargs(args: argparse.Namespace, source: str, tag: str | None = None) -> dict[str, Any]:
     """The :func:`~padet_sdk.stream.stream` arguments ``track``, ``zones`` and ``sinks`` of the
-    analytics flags (the sinks open their files). ValueError for a line without ``--track``;
-    :class:`~padet_sdk.errors.SourceError` for a file that is the input or cannot be written."""
+    analytics flags (the sinks open their files; with ``tag``, one source among several, each
+    ``--save-*`` path gets ``_<tag>`` before its suffix). ValueError for a line without
+    ``--track``; :class:`~padet_sdk.errors.SourceError` for a file that is the input or cannot be
+    written."""
     from .output import refuse_overwriting_input
     from .sinks import sink_for
     from .zones import LineCounter, PolygonZone
@@ -166,6 +168,8 @@ def analytics_kwargs(args: argparse.Namespace, source: str) -> dict[str, Any]:
             raise ValueError(f"--line takes 2 points, got {len(pts)}")
         zones.append(LineCounter(pts[0], pts[1], name=f"line{k}"))
     paths = {k: getattr(args, k) for k in SAVE_FLAGS if getattr(args, k)}
+    if tag is not None:
+        paths = {k: Path(p).with_name(f"{Path(p).stem}_{tag}{Path(p).suffix}") for k, p in paths.items()}
     refuse_overwriting_input(source, *paths.values())
     return {"track": args.track, "zones": zones, "sinks": [sink_for(path, SAVE_FLAGS[k]) for k, path in paths.items()]}
 

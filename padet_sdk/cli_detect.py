@@ -21,8 +21,8 @@ from typing import IO, Any
 
 from .cli_errors import report
 from .cli_args import (
-    OUTPUT_SUFFIX, add_common_args, analytics_kwargs, annotated_path, collect_sources, detector_kwargs, progress_bar, stream_kwargs,
-    wants_analytics,
+    OUTPUT_SUFFIX, add_common_args, analytics_kwargs, annotated_path, collect_sources, detector_kwargs, progress_bar, source_stem,
+    stream_kwargs, wants_analytics,
 )
 
 PROG = "padet detect"
@@ -159,11 +159,13 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
         if out is not None and (problem := _make_parent(out)):
             return _error(problem, 2)
     analytics: dict[str, Any] = {}
+    per_source: list[dict[str, Any]] | None = None
     if wants_analytics(args):  # bad flags and unwritable files before the model loads
-        if several:
-            return _error("--track, --zone, --line and --save-* take one source", 2)
         try:
-            analytics = analytics_kwargs(args, sources[0])
+            if several:  # a tracker, zones and sinks per source; --save-* files get _<source stem>
+                per_source = [analytics_kwargs(args, s, tag) for s, tag in zip(sources, _unique_stems(sources))]
+            else:
+                analytics = analytics_kwargs(args, sources[0])
         except (PadetError, ValueError) as e:
             return _error(e, 2)
     show = args.show
@@ -180,7 +182,7 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
     code = 0
     try:
         if several:
-            results = multi_stream(det, sources, outputs=outs, **stream_kwargs(args))
+            results = multi_stream(det, sources, outputs=outs, analytics=per_source, **stream_kwargs(args))
             live = any(s is not None and s.live for s in results.sources)
         else:
             results = stream(det, sources[0], output=outs[0], **stream_kwargs(args), **analytics)
@@ -223,15 +225,30 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
             cv2.destroyAllWindows()
     if results is not None:
         print(results.stats.summary())
-        for z in analytics.get("zones", []):
-            c = z.counts()
-            print(f"{z.name}: in {c['in']}, out {c['out']}" if "in" in c else f"{z.name}: {c['inside']} inside in the last frame")
-        if analytics.get("sinks"):
-            print(f"wrote {', '.join(str(s.path) for s in analytics['sinks'])}", file=sys.stderr)
+        groups = [(None, analytics)] if per_source is None else list(zip(sources, per_source))
+        for src, kw in groups:
+            where = f" [{src}]" if src is not None else ""
+            for z in kw.get("zones", []):
+                c = z.counts()
+                print(f"{z.name}{where}: in {c['in']}, out {c['out']}" if "in" in c
+                      else f"{z.name}{where}: {c['inside']} inside in the last frame")  # fmt: skip
+        sinks = [s for _, kw in groups for s in kw.get("sinks", [])]
+        if sinks:
+            print(f"wrote {', '.join(str(s.path) for s in sinks)}", file=sys.stderr)
         written = [str(o) for o in outs if o is not None and o.exists()]
         if written:
             print(f"wrote {', '.join(written)} (+ .jsonl)", file=sys.stderr)
     return code
+
+
+def _unique_stems(sources: list[str]) -> list[str]:
+    """:func:`source_stem` of each source, ``-2``, ``-3`` added where two would be the same."""
+    stems, seen = [], {}
+    for s in sources:
+        stem = source_stem(s)
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return stems
 
 
 def _progress_line(stats: Any, several: bool) -> str:

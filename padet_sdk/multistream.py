@@ -19,16 +19,20 @@ import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .errors import PadetError, SourceError
 from .output import VideoOutput, refuse_overwriting_input
 from .reconnect import ReconnectPolicy
 from .sources import Frame, FrameSource, open_source
+from .stages import Stage, build_stages, close_stages, run_stages
 from .stream import INFER_TIMEOUT, FrameResult, StreamStats
 
 if TYPE_CHECKING:
     from .detector import Detector, PendingDetections
+
+#: the keys of a per-source ``analytics`` dict: :func:`~padet_sdk.stream.stream`'s analytics arguments
+ANALYTICS_KEYS = ("classes", "track", "zones", "sinks", "stages")
 
 log = logging.getLogger("padet_sdk.stream")
 
@@ -74,8 +78,9 @@ class _Lane:
     """One source of a multi-stream: its feeder thread, its ready frames, its output."""
 
     def __init__(self, index: int, source: FrameSource | None, name: str, output: str | Path | None, ready: threading.Condition,
-                 max_frames: int | None) -> None:  # fmt: skip
+                 max_frames: int | None, stages: list[Stage] | None = None) -> None:  # fmt: skip
         self.index = index
+        self.stages = stages or []  # this source's tracker, zones, sinks: their state is per source
         self.source = source
         self.stats = SourceStats(name=name)
         self.output = output
@@ -143,6 +148,11 @@ class _Lane:
             except SourceError as e:
                 st.error = st.error or str(e)
                 log.error("%s", e)
+        stages, self.stages = self.stages, []
+        try:
+            close_stages(stages)  # sinks finish their files
+        except Exception as e:  # noqa: BLE001 - one source's sink does not stop the others closing
+            st.error = st.error or f"closing its analytics: {e}"
         if st.error:
             log.error("source [%d] %s failed: %s", self.index, st.name, st.error)
 
@@ -222,6 +232,8 @@ class _MultiPipeline:
         st.dropped = dropped
         res = FrameResult(frame.index, frame.image, dets, latency, fps, dropped, self.draw_min_score, frame.events)  # type: ignore[arg-type]
         res.source, res.source_index = st.name, lane.index
+        if lane.stages and lane.source is not None:
+            res = run_stages(res, lane.stages, lane.source, now - self.t_start)
         if lane.output is not None:
             if lane.out is None:
                 h, w = frame.image.shape[:2]
@@ -297,6 +309,9 @@ def multi_stream(
     live: bool | None = None,
     read_timeout: float | None = None,
     reconnect: bool | ReconnectPolicy = True,
+    classes: "list[str | int] | None" = None,
+    track: bool = False,
+    analytics: "Sequence[Mapping[str, Any] | None] | None" = None,
 ) -> MultiStream:
     """Detect on several sources with one detector, round-robin between them.
 
@@ -305,6 +320,12 @@ def multi_stream(
         depth: inferences in flight over all sources (default ``max(2, detector.num_requests)``).
         outputs: one annotated video path (or None) per source.
         max_frames: stop each source after this many frames.
+        classes, track: for every source: keep only these classes; ``track=True`` gives each
+            source its own default :class:`~padet_sdk.track.Tracker` (identities are per source).
+        analytics: one dict (or None) per source of :func:`~padet_sdk.stream.stream`'s analytics
+            arguments (``classes``, ``track``, ``zones``, ``sinks``, ``stages``), overriding the two
+            above for that source. Trackers, zones and sinks hold state: one object serves one
+            source (ValueError otherwise).
         Others: as for :func:`~padet_sdk.stream.stream`, applied to every source.
 
     A source that cannot be opened ends alone (its :class:`SourceStats` ``error`` says why);
@@ -319,6 +340,7 @@ def multi_stream(
     for src, out in zip(sources, outputs):  # before anything is opened or written
         if out is not None:
             refuse_overwriting_input(src.name if isinstance(src, FrameSource) and src.kind in ("file", "image") else src, out)
+    lane_stages = _lane_stages(detector, len(sources), classes, track, analytics)  # before any source opens
     ready = threading.Condition()
     lanes = []
     for i, (src, out) in enumerate(zip(sources, outputs)):
@@ -326,16 +348,44 @@ def multi_stream(
         try:
             opened = src if isinstance(src, FrameSource) else open_source(src, live=live, read_timeout=read_timeout, reconnect=reconnect)
         except (PadetError, OSError) as e:
-            lane = _Lane(i, None, name, None, ready, max_frames)
+            lane = _Lane(i, None, name, None, ready, max_frames, lane_stages[i])  # its sinks get closed
             lane.stats.error, lane.stats.end_reason = str(e), "open failed"
             log.error("source [%d] %s cannot be opened, going on without it: %s", i, name, e)
         else:
-            lane = _Lane(i, opened, opened.name, out, ready, max_frames)
+            lane = _Lane(i, opened, opened.name, out, ready, max_frames, lane_stages[i])
         lanes.append(lane)
     if all(lane.source is None for lane in lanes):
+        for lane in lanes:
+            lane.close()
         raise SourceError("no source could be opened: " + "; ".join(f"{lane.stats.name}: {lane.stats.error}" for lane in lanes))
     depth = max(2, detector.num_requests) if depth is None else max(1, int(depth))
     return MultiStream(_MultiPipeline(detector, lanes, depth, output_fps, overlay, draw_min_score, ready))
 
 
-__all__ = ["FILE_BACKLOG", "MultiStats", "MultiStream", "SourceStats", "multi_stream"]
+def _lane_stages(detector: "Detector", n: int, classes: "list[str | int] | None", track: bool,
+                 analytics: "Sequence[Mapping[str, Any] | None] | None") -> list[list[Stage]]:
+    """The stages of each source: ``classes``/``track`` for all, each ``analytics`` dict on top."""
+    if analytics is not None and len(analytics) != n:
+        raise ValueError(f"{len(analytics)} analytics entries for {n} sources: give one (or None) per source")
+    if track not in (True, False):
+        raise TypeError("multi_stream(track=) is True or False (a Tracker per source); pass your own trackers "
+                        "per source as analytics=[{'track': Tracker(...)}, ...]")  # fmt: skip
+    out, seen = [], {}
+    for i in range(n):
+        kw = dict((analytics[i] if analytics is not None else None) or {})
+        unknown = set(kw) - set(ANALYTICS_KEYS)
+        if unknown:
+            raise ValueError(f"analytics[{i}] has unknown keys {sorted(unknown)}; allowed: {', '.join(ANALYTICS_KEYS)}")
+        kw.setdefault("classes", classes)
+        kw.setdefault("track", track)
+        stateful = [kw["track"]] if not isinstance(kw["track"], bool) else []
+        for obj in [*stateful, *kw.get("zones", ()), *kw.get("sinks", ()), *kw.get("stages", ())]:
+            if id(obj) in seen and seen[id(obj)] != i:
+                raise ValueError(f"{type(obj).__name__} object given to sources {seen[id(obj)]} and {i}: "
+                                 "trackers, zones and sinks keep per-source state, give each source its own")  # fmt: skip
+            seen[id(obj)] = i
+        out.append(build_stages(detector, **kw))
+    return out
+
+
+__all__ = ["ANALYTICS_KEYS", "FILE_BACKLOG", "MultiStats", "MultiStream", "SourceStats", "multi_stream"]

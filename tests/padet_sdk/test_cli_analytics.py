@@ -69,13 +69,30 @@ def test_classes_keep_only_those(clip, tmp_path):
     (["--track", "--zone", "1,1 2,2"], "--zone needs at least 3 points"),
     (["--track", "--line", "1,1 2,2 3,3"], "--line takes 2 points"),
     (["--save-csv", "{clip}"], "refusing to overwrite the input"),
-    (["--source", "{clip}", "--save-csv", "{tmp}/x.csv"], "take one source"),
 ])  # fmt: skip
 def test_bad_analytics_flags_are_one_line_usage_errors(clip, tmp_path, capsys, argv, message):
     argv = [a.format(clip=clip, tmp=tmp_path) for a in argv]
     assert main(["detect", str(clip), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_several_sources_get_a_tracker_zones_and_result_files_each(clip, tmp_path, capsys):
+    """Two sources on one detector: --save-* files are per source (``_<stem>``), each with the
+    frames of its own source and its own track identities; the counts are printed per source."""
+    other = demo_clip(tmp_path / "other.mp4", frames=20, size=(320, 240), seed=2)
+    code = main(["detect", str(clip), str(other), "--track", "--line", "160,240 160,0",
+                 "--save-csv", str(tmp_path / "r.csv"), "--save-json", str(tmp_path / "r.jsonl")])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"line1 [{clip}]: in " in out and f"line1 [{other}]: in " in out
+    for stem, n in (("clip", FRAMES), ("other", 20)):
+        rows = list(csv.DictReader((tmp_path / f"r_{stem}.csv").open(newline="")))
+        assert sorted({int(r["frame"]) for r in rows}) == list(range(n))
+        ids = [int(r["track_id"]) for r in rows if r["track_id"]]
+        assert ids and min(ids) == 1  # each source's tracker numbers its own objects from 1
+        recs = [json.loads(x) for x in (tmp_path / f"r_{stem}.jsonl").read_text().splitlines()]
+        assert [r["frame"] for r in recs] == list(range(n)) and "line1" in recs[-1]["zones"]
 
 
 def test_tracking_an_image_is_refused(tmp_path, capsys):

@@ -142,3 +142,36 @@ def test_a_camera_that_reconnects_reports_it_on_its_own_results(det, footage):
     finally:
         time.sleep(1.2)
         server.stop()
+
+
+def test_each_source_gets_its_own_tracker_zones_and_sinks(det, footage, tmp_path):
+    """track=True gives every source its own Tracker (identities per source, from 1, the same as
+    a single-source stream of that file); per-source zones and sinks see only their source."""
+    from padet_sdk.sinks import CsvSink
+    from padet_sdk.zones import LineCounter
+
+    srcs = [footage["demo"], footage["folder"]]
+    lines = [LineCounter((160, 240), (160, 0), name="mid") for _ in srcs]
+    sinks = [CsvSink(tmp_path / f"s{i}.csv") for i in range(2)]
+    ms = multi_stream(det, srcs, track=True, analytics=[{"zones": [lines[i]], "sinks": [sinks[i]]} for i in range(2)])
+    with ms:
+        got = _by_source(ms)
+    alone = list(stream(det, footage["demo"], track=True))
+    assert [list(r.detections.track_ids) for r in got[0]] == [list(r.detections.track_ids) for r in alone]
+    for i, n in ((0, 60), (1, 20)):
+        ids = {int(t) for r in got[i] for t in r.detections.track_ids}
+        assert ids and min(ids) == 1
+        assert set(got[i][-1].zone_counts) == {"mid"}
+        assert (tmp_path / f"s{i}.csv").read_text().count("\n") == 1 + sum(max(len(r.detections), 1) for r in got[i])
+
+
+def test_a_stateful_analytics_object_shared_by_two_sources_is_refused(det, footage):
+    from padet_sdk.track import Tracker
+
+    t = Tracker()
+    with pytest.raises(ValueError, match="per-source state"):
+        multi_stream(det, [footage["demo"], footage["folder"]], analytics=[{"track": t}, {"track": t}])
+    with pytest.raises(ValueError, match="unknown keys"):
+        multi_stream(det, [footage["demo"]], analytics=[{"tracker": True}])
+    with pytest.raises(TypeError, match="True or False"):
+        multi_stream(det, [footage["demo"]], track=t)
