@@ -90,34 +90,46 @@ def display_stats(frames_gt: list, frames_det: list, agnostic_iou: float | None)
             "wrong_class_only": wrong_only / n_obj, "several_classes_on_one_object": multi / n_obj}  # fmt: skip
 
 
-def run_seed(model: str, seed: int, frames: int, eval_conf: float, tmp: Path, agnostic_iou: float) -> dict:
+def run_seed(models: list[str], seed: int, frames: int, eval_conf: float, tmp: Path, agnostic_iou: float) -> dict:
+    """Every model on the clip of ``seed`` (rendered and encoded once, read back as the demo does)."""
+    import cv2
+
     from padet_sdk import Detector
     from training.data.synth_clip import render_clip_frames, write_clip
 
     clip, gt_json = write_clip(tmp / f"clip{seed}.mp4", num_frames=frames, seed=seed, progress=False)
-    import cv2
-
-    results, frames_gt, frames_det = [], [], []
-    with Detector(model, conf=eval_conf) as det:
-        shown_conf = det.metadata.postprocess.conf  # the default a user gets (conf=eval_conf overrides it here)
-        cap = cv2.VideoCapture(str(clip))  # the encoded clip, as the demo reads it
+    dets = [Detector(m, conf=eval_conf) for m in models]
+    # the default a user gets (conf=eval_conf overrides it here)
+    shown = [d.metadata.postprocess.conf for d in dets]
+    results: list[list[dict]] = [[] for _ in models]
+    frames_det: list[list] = [[] for _ in models]
+    frames_gt = []
+    cap = cv2.VideoCapture(str(clip))
+    try:
         for t, (_, boxes, labels, crowd) in enumerate(render_clip_frames(frames, seed=seed)):
             ok, frame = cap.read()
             if not ok:
                 break
-            d = det(frame)
-            b, s = np.asarray(d.boxes, np.float64).reshape(-1, 4), np.asarray(d.scores, np.float64)
-            lab = np.asarray(d.class_ids, np.int64) + 1
-            for (x1, y1, x2, y2), sc, c in zip(b.tolist(), s.tolist(), lab.tolist()):
-                results.append({"image_id": t + 1, "category_id": c, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": sc})
-            keep = s >= shown_conf
             frames_gt.append((boxes.astype(np.float64), labels, crowd))
-            frames_det.append((b[keep], lab[keep], s[keep]))
+            for k, det in enumerate(dets):
+                d = det(frame)
+                b, s = np.asarray(d.boxes, np.float64).reshape(-1, 4), np.asarray(d.scores, np.float64)
+                lab = np.asarray(d.class_ids, np.int64) + 1
+                for (x1, y1, x2, y2), sc, c in zip(b.tolist(), s.tolist(), lab.tolist()):
+                    results[k].append({"image_id": t + 1, "category_id": c, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": sc})
+                keep = s >= shown[k]
+                frames_det[k].append((b[keep], lab[keep], s[keep]))
+    finally:
         cap.release()
-    ap50, ap = coco_ap(gt_json, results)
-    return {"seed": seed, "AP50": ap50, "AP": ap, "default_conf": shown_conf,
-            "display": display_stats(frames_gt, frames_det, None),
-            "display_agnostic": display_stats(frames_gt, frames_det, agnostic_iou)}  # fmt: skip
+        for d in dets:
+            d.close()
+    out = {}
+    for k, m in enumerate(models):
+        ap50, ap = coco_ap(gt_json, results[k])
+        out[m] = {"seed": seed, "AP50": ap50, "AP": ap, "default_conf": shown[k],
+                  "display": display_stats(frames_gt, frames_det[k], None),
+                  "display_agnostic": display_stats(frames_gt, frames_det[k], agnostic_iou)}  # fmt: skip
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,18 +145,19 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {"cpu": describe_cpu(), "models": {}}
     with tempfile.TemporaryDirectory(prefix="padet_clip_") as tmp:
-        for model in args.model:
-            rows = [run_seed(model, s, args.frames, args.eval_conf, Path(tmp), args.agnostic_iou) for s in args.seeds]
-            mean = float(np.mean([r["AP50"] for r in rows]))
-            out["models"][model] = {"seeds": rows, "mean_AP50": mean}
-            print(f"{model}: default conf {rows[0]['default_conf']:.3f}")
-            for r in rows:
-                d, a = r["display"], r["display_agnostic"]
-                print(f"  seed {r['seed']}: AP50 {r['AP50']:.3f} AP {r['AP']:.3f} | shown: {d['boxes_per_frame']:.1f} "
-                      f"boxes/frame, right class {d['found_right_class']:.3f}, wrong class only {d['wrong_class_only']:.3f}, "
-                      f"several classes {d['several_classes_on_one_object']:.3f} (agnostic: "
-                      f"{a['several_classes_on_one_object']:.3f}, right {a['found_right_class']:.3f})")  # fmt: skip
-            print(f"  mean AP50 over seeds {args.seeds}: {mean:.3f}")
+        per_seed = [run_seed(args.model, s, args.frames, args.eval_conf, Path(tmp), args.agnostic_iou) for s in args.seeds]
+    for model in args.model:
+        rows = [r[model] for r in per_seed]
+        mean = float(np.mean([r["AP50"] for r in rows]))
+        out["models"][model] = {"seeds": rows, "mean_AP50": mean}
+        print(f"{model}: default conf {rows[0]['default_conf']:.3f}")
+        for r in rows:
+            d, a = r["display"], r["display_agnostic"]
+            print(f"  seed {r['seed']}: AP50 {r['AP50']:.3f} AP {r['AP']:.3f} | shown: {d['boxes_per_frame']:.1f} "
+                  f"boxes/frame, right class {d['found_right_class']:.3f}, wrong class only {d['wrong_class_only']:.3f}, "
+                  f"several classes {d['several_classes_on_one_object']:.3f} (agnostic: "
+                  f"{a['several_classes_on_one_object']:.3f}, right {a['found_right_class']:.3f})")  # fmt: skip
+        print(f"  mean AP50 over seeds {args.seeds}: {mean:.3f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1))

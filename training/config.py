@@ -244,9 +244,10 @@ def _preset(name: str, backbone: str, size: int) -> PADetConfig:
 
 
 def _light_preset(name: str, backbone: str, size: int) -> PADetConfig:
-    """A mobile backbone with the light (depthwise-separable) decoder and heads, 128 decoder
-    channels and a 64-channel bottleneck FAM: the paper's structure at SSDLite's cost."""
-    return _preset(name, backbone, size).replace(decoder_channels=128, light_head=True, fam_channels=64)
+    """A mobile backbone with the light (depthwise-separable) decoder and heads, 96 decoder
+    channels and a 48-channel bottleneck FAM: the paper's structure at SSDLite's cost (OpenVINO
+    INT8, 1 thread, 2-core EPYC: 57 ms at 96 channels vs 64 ms at 128, SSDlite320 FP32 39 ms)."""
+    return _preset(name, backbone, size).replace(decoder_channels=96, light_head=True, fam_channels=48)
 
 
 PRESETS: dict[str, PADetConfig] = {

@@ -51,6 +51,7 @@ from .run_dir import RunDirError, agree_on_run_dir  # noqa: E402
 from .run_log import EPOCH_FIELDS, LOSS_PARTS, STEP_FIELDS, Meter, RunLog, plot_curves  # noqa: E402
 from .sampling import IndexSeededDataset, ResumableSampler, make_loader  # noqa: E402
 from .schedule import build_optimizer, build_scheduler  # noqa: E402
+from .torch_files import load_weights_only  # noqa: E402
 from .train_args import build_parser, config_from_args  # noqa: E402
 
 #: redraw curves.png at most this often: drawing takes long next to the steps of a tiny epoch
@@ -154,6 +155,9 @@ class Trainer:
         model = PADet(self.cfg)
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
+        elif getattr(self.args, "init_weights", None) is not None:  # fine-tuning: weights only, a fresh run
+            state = load_weights_only(self.args.init_weights, "--init-weights file")
+            model.load_state_dict(state["model"] if isinstance(state, dict) and "model" in state else state)
         elif self.args.backbone_weights is not None:
             try:
                 model.load_backbone(self.args.backbone_weights)
@@ -169,6 +173,10 @@ class Trainer:
         )
         self.memory_format = torch.channels_last if nhwc else torch.contiguous_format
         self.model = model.to(self.device, self.dtype, memory_format=self.memory_format).train()
+        if getattr(self.args, "freeze_bn", False):  # BatchNorm as fixed affine maps (its running statistics)
+            for m in self.model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         self.net: nn.Module = self.model
         if self.d.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None

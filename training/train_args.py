@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fam-detach", action="store_true", help="stop FAM gradients into the APM regression")
     p.add_argument("--ohem", type=float, default=None, metavar="RATIO", help="hard-negative mining neg:pos ratio")
     p.add_argument("--backbone-weights", type=Path, default=None, help="torchvision ImageNet weights file")
+    p.add_argument("--init-weights", type=Path, default=None,
+                   help="start from these PADet weights (a checkpoint or state dict; fine-tuning: a fresh run, "
+                        "optimizer and schedule from step 0)")
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="keep BatchNorm in eval mode (its running statistics), e.g. to fine-tune weights whose "
+                        "BatchNorm was folded into the convs (export/onnx_weights.py)")
     p.add_argument("--epochs", type=int, default=160)
     p.add_argument("--batch-size", type=int, default=32, help="GLOBAL batch (per process: batch / world size)")
     p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",

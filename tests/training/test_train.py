@@ -273,3 +273,28 @@ def test_a_pickle_given_as_backbone_weights_is_one_line_without_torchs_weights_o
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "weights.pth" in err and "not a file of plain tensors" in err, err
     assert "weights_only" not in err and "Traceback" not in err
+
+
+def test_max_cpu_minutes_stops_cleanly_with_a_checkpoint(tiny_args, tmp_path, capsys):
+    assert main(tiny_args(tmp_path, "--max-cpu-minutes", "0.0001")) == 0
+    assert "--max-cpu-minutes 0.0001 reached at step 1" in capsys.readouterr().out
+
+
+def test_init_weights_with_frozen_batchnorm_fine_tunes_from_the_file_and_keeps_its_statistics(tiny_args, tmp_path):
+    """--init-weights starts a fresh run (step 0) from the file's weights; --freeze-bn keeps every
+    BatchNorm's running statistics as the file has them while the convs train."""
+    assert main(tiny_args(tmp_path / "a", "--max-steps", "2")) == 0
+    first = _load(tmp_path / "a" / "last.pth")["model"]
+    torch.save(first, tmp_path / "init.pth")  # a plain state dict
+    assert main(tiny_args(tmp_path / "b", "--max-steps", "2", "--init-weights", str(tmp_path / "init.pth"),
+                          "--freeze-bn")) == 0  # fmt: skip
+    ckpt = _load(tmp_path / "b" / "last.pth")
+    assert ckpt["step"] == 2
+    after = ckpt["model"]
+    stats = [k for k in first if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(after[k], first[k]) for k in stats)
+    assert not torch.equal(after["heads.0.cls.weight"], first["heads.0.cls.weight"])
+    # the same without --freeze-bn: the statistics move
+    assert main(tiny_args(tmp_path / "c", "--max-steps", "2", "--init-weights", str(tmp_path / "init.pth"))) == 0
+    moved = _load(tmp_path / "c" / "last.pth")["model"]
+    assert any(not torch.equal(moved[k], first[k]) for k in stats)
