@@ -28,7 +28,7 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "torch": ("torch", "train"),
     "torchvision": ("torchvision", "train"),
     "pycocotools": ("pycocotools", "train"),
-    "tqdm": ("tqdm", "train"),  # also in the base install (padet detect's progress bars); training needs it too
+    "tqdm": ("tqdm", ""),  # the base install has it (padet detect's progress bars); training uses it too
     "matplotlib": ("matplotlib", "train"),
     "onnx": ("onnx", "export"),
     "onnxscript": ("onnxscript", "export"),
@@ -38,6 +38,7 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "openvino": ("openvino", ""),
     "onnxruntime": ("onnxruntime", ""),
     "scipy": ("scipy", ""),
+    "av": ("av", ""),
 }
 _EXTRA_ORDER = ("train", "export", "dev")
 

@@ -120,7 +120,8 @@ def test_entry_point_names_the_extra_in_one_line(hider, tmp_path, name, args, hi
     if name in PROGRESS_FIRST:
         lines = [line for line in lines if not line.startswith("[padet] ")]
     extra = PACKAGES[hidden][1]
-    assert lines == [f"error: this command needs the '{hidden}' package from the [{extra}] extra: "
+    source = f"the [{extra}] extra" if extra else "the base install"
+    assert lines == [f"error: this command needs the '{hidden}' package from {source}: "
                      f'pip install ".[{install}]"'], res.stderr  # fmt: skip
     assert not (tmp_path / "x.xml").exists() and not (tmp_path / "x.onnx").exists()
 
