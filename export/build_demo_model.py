@@ -4,12 +4,17 @@
   python export/build_demo_model.py --work runs/demo_model --steps 500   # a quicker, weaker one
 
 1. renders the training data (``training.data.synth``, --seed): the synthetic-shapes set the
-   project has always used (192-px images, up to 8 shapes of 8 px and more) merged with as many
+   project has always used (192-px images, up to 8 shapes of 8 px and more) and as many
    clip-like scenes (640x480, the demo clip's frame size and aspect, shapes of
    --clip-min-object-size px and more over the same textured backgrounds), so that the network
    sees the demo clip's resize and stripes during training;
-2. trains PADet (--config, --width) with the project's own train loop for a fixed number of
-   steps (not minutes, so that the result does not depend on the machine's speed);
+2. stage 1: trains PADet (--config, --width) on the shapes set alone with the project's own
+   train loop for a fixed number of steps (not minutes, so that the result does not depend on
+   the machine's speed): the project's first demo model. Stage 2 (--ft-steps > 0) exports it,
+   reads its weights back from the ONNX file (``export/onnx_weights.py``: BatchNorm folded) and
+   fine-tunes them on shapes + clip-like scenes with BatchNorm frozen. --init-onnx skips stage 1
+   and starts stage 2 from a given file (the shipped model was fine-tuned from the previous
+   embedded model's file, which stage 1 rebuilds);
 3. evaluates it on the held-out split (pycocotools) and chooses the default score threshold
    shown to users: the best F1 on that split (``training.calibrate``), stored as the metadata's
    ``postprocess.conf`` (evaluation passes its own low threshold explicitly);
@@ -33,12 +38,15 @@ ROOT = Path(__file__).resolve().parents[1]
 #: score threshold of evaluation (AP needs the low-scoring detections too)
 EVAL_CONF = 0.01
 
-#: the recipe of the shipped model; every value is a command-line option below
+#: the recipe of the shipped model; every value is a command-line option below.
+#: Stage 1 (the base model, the project's first demo model): shapes data only, from scratch.
+#: Stage 2: fine-tuning on the shapes plus as many clip-like scenes, BatchNorm frozen (``ft_*``).
 RECIPE = dict(
     train=3000, val=300, data_size=192, max_objects=8, min_object_size=8.0,
-    clip_train=3000, clip_val=300, clip_min_object_size=24.0, clip_max_object_frac=0.5,
     config="vgg16_384", width=0.125, input_size=192, batch_size=8, steps=5727,
     optimizer="adamw", lr=2e-3, warmup_epochs=0.2, milestones=(14.5, 16.5), ohem=3.0, seed=0,
+    clip_train=3000, clip_val=300, clip_min_object_size=24.0, clip_max_object_frac=0.5,
+    ft_steps=0, ft_lr=5e-4, ft_warmup_epochs=0.05, ft_milestones=(100.0, 101.0),
 )  # fmt: skip
 
 
@@ -79,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument(flag, type=type(v), default=v)
     p.add_argument("--calib", type=int, default=300, help="calibration images for INT8")
+    p.add_argument("--init-onnx", type=Path, default=None,
+                   help="skip stage 1: fine-tune from the weights of this exported model (e.g. the previous "
+                        "embedded model, which stage 1 rebuilds)")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     from padet_sdk.extras import modules_of, require
@@ -88,32 +99,60 @@ def main(argv: list[str] | None = None) -> int:
     from training.data.synth import generate_dataset
     from training.train import main as train_main
 
-    data = args.work / "data"
-    if not (data / "annotations" / "instances_val.json").is_file():
-        parts = {"shapes": args.work / "parts" / "shapes"}
-        done = lambda part: (part / "annotations" / "instances_val.json").is_file()  # noqa: E731
-        if not done(parts["shapes"]):
-            generate_dataset(parts["shapes"], args.train, args.val, size=args.data_size, seed=args.seed,
-                             max_objects=args.max_objects, min_object_size=args.min_object_size)  # fmt: skip
-        if args.clip_train or args.clip_val:
-            parts["clip"] = args.work / "parts" / "clip"
-            if not done(parts["clip"]):
-                generate_dataset(parts["clip"], args.clip_train, args.clip_val, size=(640, 480), seed=args.seed + 1,
-                                 max_objects=args.max_objects, min_object_size=args.clip_min_object_size,
-                                 max_object_frac=args.clip_max_object_frac)  # fmt: skip
-        merge_coco(parts, data)
-    run = args.work / "run"
-    status = train_main([
-        "--config", args.config, "--data", str(data), "--out", str(run), "--width", str(args.width),
-        "--input-size", str(args.input_size), "--batch-size", str(args.batch_size), "--optimizer", args.optimizer,
-        "--lr", str(args.lr), "--warmup-epochs", str(args.warmup_epochs),
-        "--milestones", *[str(m) for m in args.milestones], "--epochs", "100", "--max-steps", str(args.steps), "--ohem", str(args.ohem),
-        "--no-augment", "--eval-every", "0", "--workers", "1", "--seed", str(args.seed), "--quiet",
-        "--ckpt-every-steps", "100",  # a stopped build resumes from here (checkpoints do not change the weights)
-        *(["--resume", str(run / "last.pth")] if (run / "last.pth").is_file() else ["--exist-ok"]),
-    ])  # fmt: skip
-    if status != 0:
-        return status
+    parts = {"shapes": args.work / "parts" / "shapes"}
+    done = lambda part: (part / "annotations" / "instances_val.json").is_file()  # noqa: E731
+    if not done(parts["shapes"]):
+        generate_dataset(parts["shapes"], args.train, args.val, size=args.data_size, seed=args.seed,
+                         max_objects=args.max_objects, min_object_size=args.min_object_size)  # fmt: skip
+
+    def train(data: Path, run: Path, steps: int, lr: float, warmup: float, milestones: list[float], *extra: str) -> int:
+        return train_main([
+            "--config", args.config, "--data", str(data), "--out", str(run), "--width", str(args.width),
+            "--input-size", str(args.input_size), "--batch-size", str(args.batch_size), "--optimizer", args.optimizer,
+            "--lr", str(lr), "--warmup-epochs", str(warmup), "--milestones", *[str(m) for m in milestones],
+            "--epochs", "100", "--max-steps", str(steps), "--ohem", str(args.ohem),
+            "--no-augment", "--eval-every", "0", "--workers", "1", "--seed", str(args.seed), "--quiet",
+            "--ckpt-every-steps", "100",  # a stopped build resumes from here (checkpoints do not change the weights)
+            *(["--resume", str(run / "last.pth")] if (run / "last.pth").is_file() else ["--exist-ok"]), *extra,
+        ])  # fmt: skip
+
+    run = args.work / "run_base"
+    if args.init_onnx is None:  # stage 1
+        status = train(parts["shapes"], run, args.steps, args.lr, args.warmup_epochs, args.milestones)
+        if status != 0:
+            return status
+    if args.ft_steps > 0:  # stage 2, from the stage-1 model as its ONNX file holds it (BatchNorm folded)
+        from export.onnx_weights import state_dict_from_onnx
+        from training.model import build_model
+
+        import torch
+
+        init_onnx = args.init_onnx
+        if init_onnx is None:
+            from export.checkpoint import load_checkpoint
+            from export.graph import build_metadata as _meta
+            from export.onnx_export import export_onnx as _export
+
+            base, names, _ = load_checkpoint(run / "last.pth")
+            init_onnx = _export(base, args.work / "base.onnx", _meta(base, names))
+        data = args.work / "data"
+        if not done(data):
+            if args.clip_train or args.clip_val:
+                parts["clip"] = args.work / "parts" / "clip"
+                if not done(parts["clip"]):
+                    generate_dataset(parts["clip"], args.clip_train, args.clip_val, size=(640, 480), seed=args.seed + 1,
+                                     max_objects=args.max_objects, min_object_size=args.clip_min_object_size,
+                                     max_object_frac=args.clip_max_object_frac)  # fmt: skip
+            merge_coco(parts, data)
+        net = build_model(args.config, 6, width=args.width, input_size=args.input_size).eval()
+        torch.save(state_dict_from_onnx(init_onnx, net), args.work / "init.pth")
+        run = args.work / "run"
+        status = train(data, run, args.ft_steps, args.ft_lr, args.ft_warmup_epochs, args.ft_milestones,
+                       "--init-weights", str(args.work / "init.pth"), "--freeze-bn")  # fmt: skip
+        if status != 0:
+            return status
+    else:
+        data = parts["shapes"]
 
     import dataclasses
 
@@ -135,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     shown = best_f1_threshold(gt.dataset if hasattr(gt, "dataset") else gt, dets)
     print(f"held-out AP50 {metrics['AP50']:.3f}  AP {metrics['AP']:.3f}  (step {info.get('step')}); default conf "
           f"{shown['conf']:.2f}: F1 {shown['f1']:.3f}, precision {shown['precision']:.3f}, recall {shown['recall']:.3f}")
-    version = f"shapes-seed{args.seed}-step{info.get('step')}"
+    version = f"shapes-seed{args.seed}-step{args.steps}" + (f"-ft{info.get('step')}" if args.ft_steps > 0 else "")
     meta = build_metadata(model, class_names, model_version=version)
     meta = dataclasses.replace(meta, preset="shapes_demo", postprocess=meta.postprocess.replace(conf=shown["conf"]))
     args.dest.mkdir(parents=True, exist_ok=True)

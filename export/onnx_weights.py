@@ -49,7 +49,7 @@ def state_dict_from_onnx(onnx_path: str | Path, model) -> dict:
             eps = bn_mods[mod].eps
             fill = {"weight": np.ones_like(bias), "bias": bias, "running_mean": np.zeros_like(bias),
                     "running_var": np.full_like(bias, 1.0 - eps)}  # fmt: skip
-            out[k] = torch.as_tensor(fill[leaf]) if leaf in fill else v.clone()
+            out[k] = torch.as_tensor(np.array(fill[leaf])) if leaf in fill else v.clone()
             continue
         src = inits.get(k)
         if src is None and leaf == "bias" and f"{mod}.weight" in no_bias:

@@ -156,5 +156,10 @@ def postprocess(
     v = tuple(float(x) for x in variances)
     if _native is None:
         _warn_fallback()
-        return postprocess_numpy.postprocess(a, apm_s, apm_d, cls, det, options, v)
-    return _native.postprocess(a, apm_s, apm_d, cls, det, options, v)
+        out = postprocess_numpy.postprocess(a, apm_s, apm_d, cls, det, options, v)
+    else:
+        out = _native.postprocess(a, apm_s, apm_d, cls, det, options, v)
+    if options.agnostic_iou is not None and len(out[1]) > 1:
+        keep = postprocess_numpy.nms(out[0], out[1], options.agnostic_iou)  # by score, any class
+        out = tuple(x[keep] for x in out)
+    return out

@@ -52,6 +52,10 @@ class PostprocessOptions:
         nms_floor: a box whose score soft-NMS has decayed below this is dropped. In [0, 1].
         pre_nms_top_k: candidates kept (best scores first) before NMS. An integer >= 1.
         max_det: detections returned per image. An integer >= 1.
+        agnostic_iou: None (the paper: NMS class by class only), or an IoU in [0, 1]: after the
+            class-wise NMS and ``max_det``, a box overlapping a higher-scoring one of *any* class
+            by more than this is dropped, so that one object shows one box (for display; models
+            that confuse similar classes otherwise show two or three boxes on one object).
 
     Invalid values raise ValueError naming the field. Box variances are not options: they are
     fixed by how the network was trained, so they travel with the anchors.
@@ -65,12 +69,15 @@ class PostprocessOptions:
     nms_floor: float = 0.001
     pre_nms_top_k: int = 1000
     max_det: int = 300
+    agnostic_iou: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("theta", "conf", "iou", "nms_floor"):
             value = _real(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        if self.agnostic_iou is not None and not 0.0 <= _real(self, "agnostic_iou") <= 1.0:
+            raise ValueError(f"agnostic_iou must be None or in [0, 1], got {self.agnostic_iou!r}")
         if not _real(self, "sigma") > 0.0:
             raise ValueError(f"sigma must be > 0, got {self.sigma!r}")
         if self.nms not in NMS_METHODS:

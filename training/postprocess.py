@@ -68,6 +68,10 @@ def postprocess_single(
         return {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": z, "anchor_idx": z.clone()}
     scores = torch.cat(out_s)
     order = torch.sort(scores, descending=True, stable=True).indices[:o.max_det]
+    if o.agnostic_iou is not None:  # one box per object, whatever its class (greedy, by score)
+        from torchvision.ops import nms
+
+        order = order[nms(torch.cat(out_b)[order].float(), scores[order].float(), o.agnostic_iou)]
     return {
         "boxes": torch.cat(out_b)[order].float(),
         "scores": scores[order],
