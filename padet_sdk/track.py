@@ -7,6 +7,12 @@ object whose score dips behind an occluder keeps its track. Tracks are born ``NE
 ``CONFIRMED`` when matched again, turn ``LOST`` when unmatched and are ``REMOVED`` after
 ``lost_buffer`` frames unseen; a removed identity is never given out again.
 
+A lost track gets one more chance before the leftover detections start tracks: the buffered IoU
+of C-BIoU (Yang et al., WACV 2023), both boxes widened by ``recover_buffer`` of their size per
+frame the track has been lost (at most ``recover_max``), same class only. The Kalman prediction
+of an object hidden for many frames drifts from where it comes out, so plain IoU misses it and a
+new identity is born (on the tuning clips, seeds 10-13, both switches on true boxes were this).
+
 It takes :class:`~padet_sdk.detections.Detections` and needs no detector, so it can be tested and
 benchmarked on recorded or synthetic boxes; assignment is ``scipy.optimize.linear_sum_assignment``.
 
@@ -116,6 +122,11 @@ class Tracker:
         coast: for this many frames after a track's last match, report its predicted box
             (``anchor`` -1, its last score and class) instead of nothing, so that a detection
             missed now and then does not break a count or a trail (0 = ByteTrack: matched only).
+        recover_buffer: a lost track and a confident detection left over by both associations
+            are paired if their boxes, each widened on every side by this fraction of its size
+            per frame lost, overlap by ``recover_iou`` (0 = off, plain ByteTrack).
+        recover_max: the widening's cap (fraction of the size per side).
+        recover_iou: minimum buffered IoU of such a pair.
 
     Identities are 1, 2, 3... per Tracker (:meth:`reset` starts again at 1).
     """
@@ -131,13 +142,18 @@ class Tracker:
     trail_length: int = 30
     birth_iou: float = 0.3
     coast: int = 0
+    recover_buffer: float = 0.05
+    recover_max: float = 0.5
+    recover_iou: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= 1.0:
             raise ValueError(f"need 0 <= low_score <= high_score <= 1, got {self.low_score} and {self.high_score}")
         if not self.class_cost >= 0:
             raise ValueError(f"class_cost must be >= 0, got {self.class_cost!r}")
-        for name in ("match_iou", "low_match_iou", "new_match_iou", "birth_iou"):
+        if not (self.recover_buffer >= 0 and self.recover_max >= 0):
+            raise ValueError(f"recover_buffer and recover_max must be >= 0, got {self.recover_buffer!r} and {self.recover_max!r}")
+        for name in ("match_iou", "low_match_iou", "new_match_iou", "birth_iou", "recover_iou"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
         if int(self.coast) != self.coast or self.coast < 0:
@@ -219,6 +235,22 @@ class Tracker:
         r, c, _ = _assign(cost, 1.0 - min_iou)
         return tracks[r], dets[c]
 
+    def _recover(self, tracks: np.ndarray, dets: np.ndarray, boxes: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lost track rows, detection indices) paired by buffered IoU, the same class only."""
+        if len(tracks) == 0 or len(dets) == 0 or self.recover_buffer == 0:
+            return np.zeros(0, np.intp), np.zeros(0, np.intp)
+        b = np.minimum(self.recover_buffer * (self.frame - self._last[tracks]), self.recover_max)[:, None, None]
+        t, d = self._pred[tracks][:, None, :], boxes[dets][None, :, :]  # (T, 1, 4), (1, D, 4)
+        t_wh, d_wh = t[..., 2:] - t[..., :2], d[..., 2:] - d[..., :2]
+        t_lo, t_hi = t[..., :2] - b * t_wh, t[..., 2:] + b * t_wh  # (T, 1, 2)
+        d_lo, d_hi = d[..., :2] - b * d_wh, d[..., 2:] + b * d_wh  # (T, D, 2)
+        inter = np.clip(np.minimum(t_hi, d_hi) - np.maximum(t_lo, d_lo), 0, None).prod(-1)
+        union = (t_hi - t_lo).prod(-1) + (d_hi - d_lo).prod(-1) - inter
+        cost = 1.0 - inter / np.maximum(union, 1e-9)
+        cost[self._cls[tracks][:, None] != cls[dets][None, :]] = np.inf
+        r, c, _ = _assign(cost, 1.0 - self.recover_iou)
+        return tracks[r], dets[c]
+
     def _not_duplicates(self, born: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """The candidates (best score first) overlapping no live track nor a better candidate by
         more than ``birth_iou``: soft-NMS keeps near-duplicates that would each start a track."""
@@ -264,11 +296,16 @@ class Tracker:
         #    out from behind another often scores low at first)
         left = rows[((state == _CONFIRMED) | (state == _LOST)) & ~matched]
         t2, d2 = self._match(left, low, boxes, cls, self.low_match_iou)
+        matched[t2] = True
+        # 2b. the confident rest <-> lost tracks still unmatched, by buffered IoU
+        rest = high[~claimed[high]]
+        t2b, d2b = self._recover(rows[(state == _LOST) & ~matched], rest, boxes, cls)
+        claimed[d2b] = True
         # 3. the confident rest <-> tracks born last frame; unmatched ones die at once
         rest = high[~claimed[high]]
         t3, d3 = self._match(rows[state == _NEW], rest, boxes, cls, self.new_match_iou)
         claimed[d3] = True
-        t, d = np.concatenate([t1, t2, t3]), np.concatenate([d1, d2, d3])
+        t, d = np.concatenate([t1, t2, t2b, t3]), np.concatenate([d1, d2, d2b, d3])
         matched[t] = True
         if len(t):
             self._correct(t, _xyxy_to_cxcywh(boxes[d]))

@@ -160,6 +160,40 @@ def test_coasting_reports_predicted_boxes_through_a_short_gap():
         assert tracker.update(dets([box_at(12, 20, 100, 4.0)])).track_ids.tolist() == [1]
 
 
+def _slowed_down_behind_an_occluder(cls_after: int = 0, dx_after: float = 0.0):
+    """An object at 6 px/frame hidden for frames 20-34, during which it slows to 4 px/frame: it
+    comes out 32 px behind the Kalman prediction (IoU 0.11 for 40 px wide boxes), plus
+    ``dx_after`` (-60: 92 px behind, no overlap even widened); a second object stays visible far away."""
+    frames = []
+    for t in range(45):
+        x = 20 + 6 * t if t < 20 else 20 + 6 * 20 + 4 * (t - 20) + dx_after
+        objs = [] if 20 <= t < 35 else [([x, 100, x + 40, 160], 0.9, 0 if t < 20 else cls_after)]
+        frames.append(objs + [([400, 300, 440, 360], 0.9, 0)])
+    return frames
+
+
+def _ids_of_moving_object(tracker: Tracker, frames) -> list[int]:
+    """The identity of the box left of x = 380 in every frame it is reported."""
+    ids = []
+    for objs in frames:
+        out = tracker.update(dets([b for b, _, _ in objs], [s for _, s, _ in objs], [c for _, _, c in objs]))
+        ids += [i for b, i in zip(out.boxes.tolist(), out.track_ids.tolist()) if b[0] < 380]
+    return ids
+
+
+def test_a_lost_track_is_found_again_by_buffered_iou_after_its_prediction_drifted():
+    frames = _slowed_down_behind_an_occluder()
+    assert set(_ids_of_moving_object(Tracker(), frames)) == {1}
+    plain = _ids_of_moving_object(Tracker(recover_buffer=0.0), frames)  # ByteTrack: a new identity
+    assert plain[:20] == [1] * 20 and set(plain[20:]) == {3}
+
+
+@pytest.mark.parametrize("cls_after, dx_after", [(1, 0.0), (0, -60.0)])
+def test_buffered_iou_recovers_neither_another_class_nor_a_far_box(cls_after, dx_after):
+    ids = _ids_of_moving_object(Tracker(), _slowed_down_behind_an_occluder(cls_after, dx_after))
+    assert ids[:20] == [1] * 20 and set(ids[20:]) == {3}
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="low_score"):
         Tracker(high_score=0.3, low_score=0.5)
@@ -169,6 +203,10 @@ def test_bad_settings_are_refused():
         Tracker(coast=1.5)
     with pytest.raises(ValueError, match="match_iou"):
         Tracker(match_iou=0.0)
+    with pytest.raises(ValueError, match="recover_buffer"):
+        Tracker(recover_buffer=-0.1)
+    with pytest.raises(ValueError, match="recover_iou"):
+        Tracker(recover_iou=1.5)
 
 
 def test_the_blockwise_kalman_filter_equals_the_full_8x8_one():
