@@ -111,10 +111,15 @@ def compare(args: Namespace) -> int:
         for preset in args.compare:
             torch.manual_seed(0)
             log(f"{preset}: building (random weights), exporting, quantizing")
-            model = build_model(preset, args.num_classes).eval()
+            name, _, width = preset.partition("@")
+            over = {"width": float(width)} if width else {}
+            if getattr(args, "input_size", None):
+                over["input_size"] = args.input_size
+            model = build_model(name, args.num_classes, **over).eval()
             meta = build_metadata(model, [f"class_{i}" for i in range(args.num_classes)], trained=False)
-            onnx_path = export_onnx(model, d / f"{preset}.onnx", meta)
-            int8 = quantize_openvino(read_onnx_with_extensions(core, onnx_path), meta, images, d / f"{preset}_int8.xml")
+            onnx_path = export_onnx(model, d / f"{preset.replace('@', '_')}.onnx", meta)
+            int8 = quantize_openvino(read_onnx_with_extensions(core, onnx_path), meta, images,
+                                     d / f"{preset.replace('@', '_')}_int8.xml")  # fmt: skip
             s = model.cfg.input_size
             nets[preset] = {"input": s, "gmac": _macs(model, s), "fp32": read_onnx_with_extensions(core, onnx_path),
                             "int8": str(int8), "kind": "PADet"}  # fmt: skip
@@ -175,6 +180,8 @@ def compare(args: Namespace) -> int:
         print(f"| {name} | {n['input']} | {n['gmac']:.2f} | {f:.1f} | {i:.1f} | {f / i:.2f}x |")
     ratios = {}
     light = [k for k in args.compare if not k.startswith(("vgg", "resnet"))]
+    if getattr(args, "input_size", None):  # the ratios' targets are for the presets as they are
+        light = []
     for k in light:
         if "vgg16_384" in nets:
             ratios[f"vgg16_384 INT8 / {k} INT8 (target >= 25)"] = med["vgg16_384 int8"] / med[f"{k} int8"]

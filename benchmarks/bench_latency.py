@@ -111,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-images", type=int, default=16, help="generated images for INT8 calibration (default 16)")
     p.add_argument("--skip", nargs="*", default=[], metavar="ROW",
                    choices=["torch", "ort", "ort-int8", "ov", "ov-default", "ov-int8"], help="rows to leave out")
-    p.add_argument("--compare", nargs="+", default=None, metavar="PRESET", choices=sorted(PRESETS),
-                   help="time OpenVINO FP32 + INT8 of these presets side by side (instead of one preset's runtimes)")
+    p.add_argument("--compare", nargs="+", default=None, metavar="PRESET[@WIDTH]",
+                   help="time OpenVINO FP32 + INT8 of these presets side by side (instead of one preset's runtimes); "
+                        "PRESET@0.125 is the preset at that channel multiplier")
+    p.add_argument("--input-size", type=int, default=None, help="--compare: every preset at this input size")
     p.add_argument("--peer", nargs="*", default=[], choices=sorted(PEERS),
                    help="torchvision detectors timed alongside --compare (network only)")
     p.add_argument("--rounds", type=int, default=3, help="--compare: interleaved rounds of --runs calls each")
@@ -122,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 20:
         p.error("--runs must be >= 20 for a stable median")
     if args.compare:
+        bad = [c for c in args.compare if c.split("@")[0] not in PRESETS]
+        if bad:
+            p.error(f"unknown preset(s) {bad}; choose from {sorted(PRESETS)}")
         if args.profile and args.profile not in args.compare:
             p.error("--profile must be one of the --compare presets")
         from bench_compare import compare

@@ -46,7 +46,7 @@ RECIPE = dict(
     config="vgg16_384", width=0.125, input_size=192, batch_size=8, steps=5727,
     optimizer="adamw", lr=2e-3, warmup_epochs=0.2, milestones=(14.5, 16.5), ohem=3.0, seed=0,
     clip_train=3000, clip_val=300, clip_min_object_size=24.0, clip_max_object_frac=0.5,
-    ft_steps=0, ft_lr=5e-4, ft_warmup_epochs=0.05, ft_milestones=(100.0, 101.0),
+    ft_steps=1500, ft_lr=2e-4, ft_warmup_epochs=0.05, ft_milestones=(1.2, 1.7333333333), agnostic_iou=0.0,
 )  # fmt: skip
 
 
@@ -171,12 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     dets = predict(model, val, batch_size=8, postprocess={"conf": EVAL_CONF})
     gt = ground_truth(val)
     metrics = coco_eval(gt, dets)
+    if args.agnostic_iou:  # the threshold is chosen on what is shown: with the display suppression
+        dets = predict(model, val, batch_size=8, postprocess={"conf": EVAL_CONF, "agnostic_iou": args.agnostic_iou})
     shown = best_f1_threshold(gt.dataset if hasattr(gt, "dataset") else gt, dets)
     print(f"held-out AP50 {metrics['AP50']:.3f}  AP {metrics['AP']:.3f}  (step {info.get('step')}); default conf "
           f"{shown['conf']:.2f}: F1 {shown['f1']:.3f}, precision {shown['precision']:.3f}, recall {shown['recall']:.3f}")
     version = f"shapes-seed{args.seed}-step{args.steps}" + (f"-ft{info.get('step')}" if args.ft_steps > 0 else "")
     meta = build_metadata(model, class_names, model_version=version)
-    meta = dataclasses.replace(meta, preset="shapes_demo", postprocess=meta.postprocess.replace(conf=shown["conf"]))
+    # agnostic_iou > 0: the model's default display suppression across classes (0: off, the paper)
+    post = meta.postprocess.replace(conf=shown["conf"], agnostic_iou=args.agnostic_iou or None)
+    meta = dataclasses.replace(meta, preset="shapes_demo", postprocess=post)
     args.dest.mkdir(parents=True, exist_ok=True)
     onnx_path = export_onnx(model, args.dest / f"{args.name}.onnx", meta)
     ov_model = read_onnx_with_extensions(ov.Core(), onnx_path)
@@ -184,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                             args.dest / f"{args.name}.xml")  # fmt: skip
     card = {"model_version": version, "recipe": {k: getattr(args, k) for k in RECIPE}, "val_metrics": metrics,
             "default_conf": {**shown, "chosen_by": f"best F1 on the held-out split ({len(val)} images), IoU 0.5"},
+            "stage1": "trained here" if args.init_onnx is None else f"weights of {args.init_onnx.name} (--init-onnx)",
             "files": [onnx_path.name, xml.name, xml.with_suffix(".bin").name]}  # fmt: skip
     (args.dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     print(f"wrote {onnx_path}, {xml} (+ .bin, INT8) and {args.name}.json")
