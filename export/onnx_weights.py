@@ -33,7 +33,16 @@ def state_dict_from_onnx(onnx_path: str | Path, model) -> dict:
     graph = onnx.load(str(onnx_path)).graph
     inits = {i.name.removeprefix("model."): numpy_helper.to_array(i) for i in graph.initializer}
     # convs whose bias the exporter dropped (all zeros): the node has no bias input
-    no_bias = {n.input[1].removeprefix("model.") for n in graph.node if n.op_type == "Conv" and len(n.input) == 2}
+    # conv weight -> the bias tensor its node reads: the exporter drops an all-zero bias and shares
+    # equal tensors (every fresh FAM bias may point to one initializer)
+    bias_at = {"Conv": 2, "DeformConv": 3}
+    bias_of: dict[str, str | None] = {}
+    for n in graph.node:
+        if n.op_type in bias_at:
+            i = bias_at[n.op_type]
+            b = n.input[i] if len(n.input) > i and n.input[i] else None
+            bias_of[n.input[1].removeprefix("model.")] = None if b is None else b.removeprefix("model.")
+    no_bias = {w for w, b in bias_of.items() if b is None}
     own = model.state_dict()
     out = {}
     bn_mods = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
@@ -52,8 +61,9 @@ def state_dict_from_onnx(onnx_path: str | Path, model) -> dict:
             out[k] = torch.as_tensor(np.array(fill[leaf])) if leaf in fill else v.clone()
             continue
         src = inits.get(k)
-        if src is None and leaf == "bias" and f"{mod}.weight" in no_bias:
-            src = np.zeros(tuple(v.shape), np.float32)
+        if src is None and leaf == "bias" and f"{mod}.weight" in bias_of:
+            b = bias_of[f"{mod}.weight"]
+            src = np.zeros(tuple(v.shape), np.float32) if b is None else inits.get(b)
         if src is None or tuple(src.shape) != tuple(v.shape):
             raise ValueError(f"{onnx_path}: {k} is {None if src is None else tuple(src.shape)}, expected {tuple(v.shape)}")
         out[k] = torch.as_tensor(np.array(src))
