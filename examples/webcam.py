@@ -31,6 +31,7 @@ from padet_sdk.cli_args import (  # noqa: E402
     add_common_args, analytics_kwargs, annotated_path, collect_sources, detector_kwargs, progress_bar, stream_kwargs,
     wants_analytics,
 )
+from padet_sdk.cli_errors import GracefulInterrupt  # noqa: E402
 from padet_sdk.display import WINDOW, gui_problem, tile  # noqa: E402
 
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     latest = {}
     bar = None if several else progress_bar(frames, args.max_frames, args.quiet or show)  # files: known length
     try:
-        with frames:
+        with frames, GracefulInterrupt(frames):  # Ctrl-C: the frames in flight, then a clean end
             for res in frames:
                 if bar is not None:
                     bar.update()

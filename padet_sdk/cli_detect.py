@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from .cli_errors import report
+from .cli_errors import GracefulInterrupt, report
 from .cli_args import (
     OUTPUT_SUFFIX, add_common_args, analytics_kwargs, annotated_path, collect_sources, detector_kwargs, progress_bar, source_stem,
     stream_kwargs, wants_analytics,
@@ -194,7 +194,8 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
         progress = live and not show and args.output is None and not args.quiet
         latest: dict[int, Any] = {}
         t_last = time.monotonic()
-        with results:
+        stopping = GracefulInterrupt(results)
+        with results, stopping:
             for r in results:
                 if bar is not None:
                     bar.update()
@@ -208,6 +209,8 @@ def _detect_streams(args: argparse.Namespace, sources: list[str]) -> int:
                 if progress and (now := time.monotonic()) - t_last >= 1.0:
                     t_last = now
                     print(_progress_line(results.stats, several), file=sys.stderr, flush=True)
+        if stopping.requested:
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         code = 130
         print(f"\n{PROG}: interrupted", file=sys.stderr)

@@ -8,9 +8,12 @@ subcommand parses its options and passed on through the environment, so delegate
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 DEBUG_ENV = "PADET_DEBUG"
 #: exit status of an error the user can fix (bad option, file, model, source), as argparse's
@@ -59,3 +62,34 @@ def guard(prog: str, run: Callable[[], int]) -> int:
               "(rerun with --debug for the traceback, and report it if it is not your input)",
               file=sys.stderr, flush=True)  # fmt: skip
         return EXIT_INTERNAL
+
+
+class GracefulInterrupt:
+    """``with GracefulInterrupt(results):`` the first Ctrl-C asks ``results.stop()`` to end the
+    stream after the frames in flight (outputs finished, requests back in their pool) and sets
+    :attr:`requested`; a second one raises KeyboardInterrupt at once. A KeyboardInterrupt
+    raised anywhere inside the pipeline could land between taking a resource and giving it
+    back (seen: an inference request lost, and ``close()`` waiting two minutes for it)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        # os.write, not print: a handler that prints while the main thread prints raises
+        os.write(2, b"\nstopping after the frames in flight (Ctrl-C again to quit at once)\n")
+        self.target.stop()
+
+    def __enter__(self) -> "GracefulInterrupt":
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None

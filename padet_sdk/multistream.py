@@ -115,6 +115,8 @@ class _Lane:
                             frame = Frame(frame.index, frame.image, frame.t_capture, (*stale.events, *frame.events))
                     while not src.live and len(self.frames) >= FILE_BACKLOG and not self.stop.is_set():
                         self.ready.wait(0.1)
+                    if self.stop.is_set():  # stopped while this frame was being read
+                        break
                     self.frames.append(frame)
                     self.ready.notify_all()
         except Exception as e:  # noqa: BLE001 - a broken source ends alone
@@ -243,7 +245,16 @@ class _MultiPipeline:
         return res
 
     def interrupt(self) -> None:
-        """Nothing to do at once: :meth:`finish`, which follows, stops every lane."""
+        """Stop reading every source (the results generator may be busy in another thread);
+        :meth:`finish` closes the lanes and their outputs."""
+        with self.ready:
+            for lane in self.lanes:
+                lane.stop.set()  # the feeders stop queuing now, before the (joining) closes below
+                lane.frames.clear()  # decoded ahead, not yet submitted: not wanted any more
+            self.ready.notify_all()
+        for lane in self.lanes:
+            if lane.source is not None:
+                lane.source.close()
 
     def finish(self) -> None:
         if self.closed:

@@ -12,6 +12,7 @@ so that code importing them from here keeps working.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import weakref
 from collections import deque
@@ -203,6 +204,14 @@ class PipelineStream:
     @property
     def closed(self) -> bool:
         return not self._finalizer.alive
+
+    def stop(self) -> None:
+        """End the iteration soon and cleanly, from any thread or a signal handler: the sources
+        stop being read (on a helper thread, so that a handler never blocks on a join), the
+        results already in flight are still yielded, then iteration ends as at the end of a
+        file. What a graceful Ctrl-C needs: a KeyboardInterrupt raised inside the pipeline
+        could land between taking a resource and handing it back."""
+        threading.Thread(target=self._pipe.interrupt, name="padet-stop", daemon=True).start()
 
     def close(self) -> None:
         """Stop reading, wait for in-flight inferences, finish the outputs."""

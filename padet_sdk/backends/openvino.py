@@ -89,14 +89,6 @@ class OpenVINOBackend(Backend):
         except Exception as e:
             raise ModelLoadError(f"OpenVINO cannot compile {path} for device {options.device!r} ({config}): {first_line(e)}") from e
 
-    def _take_request(self) -> Any:
-        self.check_open()
-        req = self._pool.get()  # blocks while all requests are busy (back-pressure)
-        if self.closed:  # closed while this call waited
-            self._pool.put(req)
-            self.check_open()
-        return req
-
     def close(self) -> None:
         """Refuse new inferences and wait (up to 2 min) for those in flight to give back their request."""
         super().close()
@@ -110,8 +102,10 @@ class OpenVINOBackend(Backend):
             self._pool.put(req)
 
     def infer(self, blob: np.ndarray) -> list[np.ndarray]:
-        req = self._take_request()
+        self.check_open()
+        req = self._pool.get()  # as in submit(): no call between the take and the try
         try:
+            self.check_open()
             res = req.infer({0: blob}, share_inputs=True)  # outputs are copies: safe after release
             return [res[i] for i in self._out_idx]
         finally:
@@ -119,7 +113,6 @@ class OpenVINOBackend(Backend):
 
     def submit(self, blob: np.ndarray) -> "Future[list[np.ndarray]]":
         fut: Future = Future()
-        req = self._take_request()
 
         def done(_userdata: Any) -> None:
             try:
@@ -131,8 +124,14 @@ class OpenVINOBackend(Backend):
             self._pool.put(req)
             fut.set_result(outs)
 
-        req.set_callback(done, blob)  # userdata keeps the shared input alive until done
+        # Nothing but an assignment between taking the request and the try: a KeyboardInterrupt
+        # landing in between (Python checks for signals at calls) would lose the request, and
+        # close() would then wait its 2 minutes for it (seen as a Ctrl-C that did not end).
+        self.check_open()
+        req = self._pool.get()  # blocks while all requests are busy (back-pressure)
         try:
+            self.check_open()  # closed while this call waited
+            req.set_callback(done, blob)  # userdata keeps the shared input alive until done
             req.start_async({0: blob}, share_inputs=True)
         except BaseException:
             self._pool.put(req)

@@ -46,3 +46,30 @@ def test_ctrl_c_outside_a_stream_exits_130_with_a_note(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_info", interrupted)
     assert main(["info"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_first_ctrl_c_asks_the_stream_to_stop_and_a_second_one_interrupts():
+    import os
+    import signal
+
+    from padet_sdk.cli_errors import GracefulInterrupt
+
+    class Target:
+        stops = 0
+
+        def stop(self):
+            self.stops += 1
+
+    before = signal.getsignal(signal.SIGINT)
+    target = Target()
+    with GracefulInterrupt(target) as g:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100):  # the handler runs at the next bytecode boundary of the main thread
+            if g.requested:
+                break
+        assert g.requested and target.stops == 1
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):
+                pass
+    assert target.stops == 1 and signal.getsignal(signal.SIGINT) is before  # handler restored

@@ -175,3 +175,19 @@ def test_a_stateful_analytics_object_shared_by_two_sources_is_refused(det, foota
         multi_stream(det, [footage["demo"]], analytics=[{"tracker": True}])
     with pytest.raises(TypeError, match="True or False"):
         multi_stream(det, [footage["demo"]], track=t)
+
+
+def test_stop_ends_every_source_soon_and_finishes_the_outputs(det, footage, tmp_path):
+    outs = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    ms = multi_stream(det, [footage["bikes"], footage["demo"]], outputs=outs)
+    n = 0
+    with ms:
+        for _ in ms:
+            n += 1
+            if n == 10:
+                ms.stop()
+    assert 10 <= n <= 10 + 2 * det.num_requests + 2, n  # only what was in flight or being fed
+    assert all(s.end_reason == "closed" for s in ms.stats.sources)
+    for path in outs:
+        with av.open(str(path)) as f:
+            assert sum(1 for _ in f.decode(video=0)) >= 1  # finished files: they decode

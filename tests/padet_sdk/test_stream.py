@@ -98,6 +98,53 @@ def test_leaving_the_loop_early_closes_the_output(det, video, tmp_path):
     assert s.source.end_reason == "closed"
 
 
+def test_stop_ends_the_stream_after_the_frames_in_flight_with_every_request_back(det, video, tmp_path):
+    """stop() (what the CLI's Ctrl-C calls) ends iteration like the end of a file: the frames in
+    flight still come out, the output is finished, and no inference request is lost."""
+    out = tmp_path / "stopped.mp4"
+    s = stream(det, video, output=out, depth=3)
+    with s:
+        seen = []
+        for r in s:
+            seen.append(r.index)
+            if r.index == 4:
+                s.stop()
+    assert seen == list(range(len(seen))) and 5 <= len(seen) <= 5 + 3 + 1, seen  # + the in-flight ones
+    assert s.stats.end_reason == "closed" and _frame_count(out) == len(seen)
+    pool = getattr(det._backend, "_pool", None)
+    if pool is not None:  # OpenVINO: every request is back in the pool
+        assert pool.qsize() == det._backend.num_requests
+
+
+def test_a_submit_interrupted_by_ctrl_c_gives_its_request_back(det):
+    """A KeyboardInterrupt inside submit (here: starting the inference) must not lose the
+    request: close() would wait minutes for it."""
+    backend = det._backend
+    if not hasattr(backend, "_pool"):
+        pytest.skip("onnxruntime: worker threads, no request pool")
+    frame = make_frame(240, 320, seed=3)
+    blob = det.preprocess([frame])
+    req_type = type(backend.compiled.create_infer_request())
+
+    def interrupted(self, *a, **k):
+        raise KeyboardInterrupt
+
+    for step in ("set_callback", "start_async"):  # each call between taking and starting a request
+        orig = getattr(req_type, step)
+        try:
+            setattr(req_type, step, interrupted)
+        except (AttributeError, TypeError):
+            pytest.skip("the request type cannot be patched")
+        try:
+            for _ in range(backend.num_requests):
+                with pytest.raises(KeyboardInterrupt):
+                    backend.submit(blob)
+        finally:
+            setattr(req_type, step, orig)
+        assert backend._pool.qsize() == backend.num_requests, step
+    det(frame)  # and inference still works
+
+
 def _padet_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("padet-")}
 
