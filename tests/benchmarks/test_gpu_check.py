@@ -37,7 +37,9 @@ def assert_ok_or_skipped_with_reason(report: dict, stages=STAGES) -> None:
 def test_cpu_smoke_runs_every_stage_as_on_the_gpu_machine(tmp_path):
     # the GPU machine has no pycocotools, openvino or nncf: block them, as there
     out = tmp_path / "gpu"
-    proc, rep = run_check(out, "--device", "cpu", "--smoke", "--block-modules", "pycocotools,openvino,nncf")
+    # wide time boxes: on a loaded AVX2-only 2-core CPU the inference stage took 127 s (box 120 s)
+    proc, rep = run_check(out, "--device", "cpu", "--smoke", "--block-modules", "pycocotools,openvino,nncf",
+                          "--budget-s", "400", "--total-budget-s", "1500", timeout=1600)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert rep["schema"] == "padet-gpu-check/1" and rep["mode"] == "smoke" and rep["finished"]
     assert_ok_or_skipped_with_reason(rep)

@@ -49,7 +49,6 @@ def test_ctrl_c_outside_a_stream_exits_130_with_a_note(monkeypatch, capsys):
 
 
 def test_first_ctrl_c_asks_the_stream_to_stop_and_a_second_one_interrupts():
-    import os
     import signal
 
     from padet_sdk.cli_errors import GracefulInterrupt
@@ -60,9 +59,20 @@ def test_first_ctrl_c_asks_the_stream_to_stop_and_a_second_one_interrupts():
         def stop(self):
             self.stops += 1
 
-    before = signal.getsignal(signal.SIGINT)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if the suite runs in the background
     target = Target()
-    with GracefulInterrupt(target) as g:
+    try:
+        _graceful_twice(GracefulInterrupt(target), target)
+    finally:
+        signal.signal(signal.SIGINT, outer)
+
+
+def _graceful_twice(g, target):
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    with g:
         os.kill(os.getpid(), signal.SIGINT)
         for _ in range(100):  # the handler runs at the next bytecode boundary of the main thread
             if g.requested:

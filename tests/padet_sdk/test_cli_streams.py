@@ -67,9 +67,17 @@ def test_detect_writes_h264(clip, tmp_path):
     assert _codec_and_frames(tmp_path / "o.mp4") == ("h264", 30)
 
 
+def _sigint_default() -> None:
+    """In the child: SIGINT as in a terminal. A suite started in the background (``cmd &``, as CI
+    may be) runs with SIGINT ignored, which its children inherit: the Ctrl-C test then waited 60 s
+    for a process that, rightly, ignored it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _padet(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "padet_sdk.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, **kw)  # fmt: skip
+                            text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=_sigint_default,
+                            **kw)  # fmt: skip
 
 
 def test_a_live_source_prints_progress_and_ctrl_c_ends_cleanly(clip, tmp_path):
