@@ -208,10 +208,7 @@ class _MultiPipeline:
                 lane, frame, job = pending.popleft()
                 yield self._result(lane, frame, job.result(timeout=INFER_TIMEOUT))
         finally:
-            for lane in self.lanes:
-                lane.stop.set()
-                if lane.source is not None:
-                    lane.source.close()
+            self.interrupt()  # every source stops being read
             for _, _, job in pending:  # in-flight requests go back to the pool
                 try:
                     job.result(timeout=30)

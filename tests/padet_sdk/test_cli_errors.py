@@ -49,6 +49,7 @@ def test_ctrl_c_outside_a_stream_exits_130_with_a_note(monkeypatch, capsys):
 
 
 def test_first_ctrl_c_asks_the_stream_to_stop_and_a_second_one_interrupts():
+    import os
     import signal
 
     from padet_sdk.cli_errors import GracefulInterrupt
@@ -59,27 +60,20 @@ def test_first_ctrl_c_asks_the_stream_to_stop_and_a_second_one_interrupts():
         def stop(self):
             self.stops += 1
 
-    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if the suite runs in the background
+    # as in a terminal, even if the suite runs in the background (SIGINT ignored)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     target = Target()
     try:
-        _graceful_twice(GracefulInterrupt(target), target)
+        with GracefulInterrupt(target) as g:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):  # the handler runs at the next bytecode boundary of the main thread
+                if g.requested:
+                    break
+            assert g.requested and target.stops == 1
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(100):
+                    pass
+        assert target.stops == 1 and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     finally:
         signal.signal(signal.SIGINT, outer)
-
-
-def _graceful_twice(g, target):
-    import os
-    import signal
-
-    before = signal.getsignal(signal.SIGINT)
-    with g:
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(100):  # the handler runs at the next bytecode boundary of the main thread
-            if g.requested:
-                break
-        assert g.requested and target.stops == 1
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-            for _ in range(100):
-                pass
-    assert target.stops == 1 and signal.getsignal(signal.SIGINT) is before  # handler restored
