@@ -12,9 +12,12 @@
    train loop for a fixed number of steps (not minutes, so that the result does not depend on
    the machine's speed): the project's first demo model. Stage 2 (--ft-steps > 0) exports it,
    reads its weights back from the ONNX file (``export/onnx_weights.py``: BatchNorm folded) and
-   fine-tunes them on shapes + clip-like scenes with BatchNorm frozen. --init-onnx skips stage 1
-   and starts stage 2 from a given file (the shipped model was fine-tuned from the previous
-   embedded model's file, which stage 1 rebuilds);
+   fine-tunes them on shapes + clip-like scenes with BatchNorm frozen, at --ft-input-size (the
+   convs do not depend on it; a larger input gives the clip's small shapes more pixels) and with
+   SSD augmentation if --ft-augment (photometric distortion, zoom out up to
+   --ft-expand-max-ratio, IoU crop, flip). --init-onnx skips stage 1 and starts stage 2 from a
+   given file: the shipped model is a chain of such fine-tunings, each from the previous
+   embedded model's file (its ``model_version`` names the chain; the first link is stage 1);
 3. evaluates it on the held-out split (pycocotools) and chooses the default score threshold
    shown to users: the best F1 on that split (``training.calibrate``), stored as the metadata's
    ``postprocess.conf`` (evaluation passes its own low threshold explicitly);
@@ -45,8 +48,10 @@ RECIPE = dict(
     train=3000, val=300, data_size=192, max_objects=8, min_object_size=8.0,
     config="vgg16_384", width=0.125, input_size=192, batch_size=8, steps=5727,
     optimizer="adamw", lr=2e-3, warmup_epochs=0.2, milestones=(14.5, 16.5), ohem=3.0, seed=0,
+    augment=False,
     clip_train=3000, clip_val=300, clip_min_object_size=24.0, clip_max_object_frac=0.5,
-    ft_steps=1500, ft_lr=2e-4, ft_warmup_epochs=0.05, ft_milestones=(1.2, 1.7333333333), agnostic_iou=0.0,
+    ft_steps=1500, ft_lr=2e-4, ft_warmup_epochs=0.05, ft_milestones=(1.2, 1.7333333333), ft_input_size=192,
+    ft_augment=False, ft_expand_max_ratio=4.0, clip_frames_train=0, clip_frames_val=0, agnostic_iou=0.0,
 )  # fmt: skip
 
 
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         flag = "--" + k.replace("_", "-")
         if isinstance(v, tuple):
             p.add_argument(flag, type=type(v[0]), nargs="+", default=list(v))
+        elif isinstance(v, bool):  # --augment / --no-augment
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=v)
         else:
             p.add_argument(flag, type=type(v), default=v)
     p.add_argument("--calib", type=int, default=300, help="calibration images for INT8")
@@ -105,20 +112,23 @@ def main(argv: list[str] | None = None) -> int:
         generate_dataset(parts["shapes"], args.train, args.val, size=args.data_size, seed=args.seed,
                          max_objects=args.max_objects, min_object_size=args.min_object_size)  # fmt: skip
 
-    def train(data: Path, run: Path, steps: int, lr: float, warmup: float, milestones: list[float], *extra: str) -> int:
+    def train(data: Path, run: Path, steps: int, lr: float, warmup: float, milestones: list[float], input_size: int,
+              augment: bool, *extra: str) -> int:  # fmt: skip
         return train_main([
             "--config", args.config, "--data", str(data), "--out", str(run), "--width", str(args.width),
-            "--input-size", str(args.input_size), "--batch-size", str(args.batch_size), "--optimizer", args.optimizer,
+            "--input-size", str(input_size), "--batch-size", str(args.batch_size), "--optimizer", args.optimizer,
             "--lr", str(lr), "--warmup-epochs", str(warmup), "--milestones", *[str(m) for m in milestones],
             "--epochs", "100", "--max-steps", str(steps), "--ohem", str(args.ohem),
-            "--no-augment", "--eval-every", "0", "--workers", "1", "--seed", str(args.seed), "--quiet",
+            *([] if augment else ["--no-augment"]), "--eval-every", "0", "--workers", "1", "--seed", str(args.seed),
+            "--quiet",
             "--ckpt-every-steps", "100",  # a stopped build resumes from here (checkpoints do not change the weights)
             *(["--resume", str(run / "last.pth")] if (run / "last.pth").is_file() else ["--exist-ok"]), *extra,
         ])  # fmt: skip
 
     run = args.work / "run_base"
     if args.init_onnx is None:  # stage 1
-        status = train(parts["shapes"], run, args.steps, args.lr, args.warmup_epochs, args.milestones)
+        status = train(parts["shapes"], run, args.steps, args.lr, args.warmup_epochs, args.milestones, args.input_size,
+                       args.augment)  # fmt: skip
         if status != 0:
             return status
     if args.ft_steps > 0:  # stage 2, from the stage-1 model as its ONNX file holds it (BatchNorm folded)
@@ -143,12 +153,21 @@ def main(argv: list[str] | None = None) -> int:
                     generate_dataset(parts["clip"], args.clip_train, args.clip_val, size=(640, 480), seed=args.seed + 1,
                                      max_objects=args.max_objects, min_object_size=args.clip_min_object_size,
                                      max_object_frac=args.clip_max_object_frac)  # fmt: skip
+            if args.clip_frames_train or args.clip_frames_val:  # frames of demo-like clips (seeds from 1000)
+                from training.data.synth_clip import generate_clip_dataset
+
+                parts["clipframes"] = args.work / "parts" / "clipframes"
+                if not done(parts["clipframes"]):
+                    generate_clip_dataset(parts["clipframes"], args.clip_frames_train, args.clip_frames_val,
+                                          seed=1000 + args.seed)  # fmt: skip
             merge_coco(parts, data)
-        net = build_model(args.config, 6, width=args.width, input_size=args.input_size).eval()
+        # the convs do not depend on the input size: stage 2 may fine-tune at another one (new anchors)
+        net = build_model(args.config, 6, width=args.width, input_size=args.ft_input_size).eval()
         torch.save(state_dict_from_onnx(init_onnx, net), args.work / "init.pth")
         run = args.work / "run"
         status = train(data, run, args.ft_steps, args.ft_lr, args.ft_warmup_epochs, args.ft_milestones,
-                       "--init-weights", str(args.work / "init.pth"), "--freeze-bn")  # fmt: skip
+                       args.ft_input_size, args.ft_augment, "--init-weights", str(args.work / "init.pth"), "--freeze-bn",
+                       "--expand-max-ratio", str(args.ft_expand_max_ratio))  # fmt: skip
         if status != 0:
             return status
     else:
@@ -176,7 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     shown = best_f1_threshold(gt.dataset if hasattr(gt, "dataset") else gt, dets)
     print(f"held-out AP50 {metrics['AP50']:.3f}  AP {metrics['AP']:.3f}  (step {info.get('step')}); default conf "
           f"{shown['conf']:.2f}: F1 {shown['f1']:.3f}, precision {shown['precision']:.3f}, recall {shown['recall']:.3f}")
-    version = f"shapes-seed{args.seed}-step{args.steps}" + (f"-ft{info.get('step')}" if args.ft_steps > 0 else "")
+    # the model's lineage: fine-tuned from --init-onnx, the version says from which model
+    if args.init_onnx is not None and args.ft_steps > 0:
+        from padet_sdk.model_file import read_metadata
+
+        base_version = read_metadata(args.init_onnx).model_version
+    else:
+        base_version = f"shapes-seed{args.seed}-step{args.steps}"
+    version = base_version + (f"-ft{info.get('step')}@{args.ft_input_size}" if args.ft_steps > 0 else "")
     meta = build_metadata(model, class_names, model_version=version)
     # agnostic_iou > 0: the model's default display suppression across classes (0: off, the paper)
     post = meta.postprocess.replace(conf=shown["conf"], agnostic_iou=args.agnostic_iou or None)
@@ -188,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                             args.dest / f"{args.name}.xml")  # fmt: skip
     card = {"model_version": version, "recipe": {k: getattr(args, k) for k in RECIPE}, "val_metrics": metrics,
             "default_conf": {**shown, "chosen_by": f"best F1 on the held-out split ({len(val)} images), IoU 0.5"},
-            "stage1": "trained here" if args.init_onnx is None else f"weights of {args.init_onnx.name} (--init-onnx)",
+            "stage1": "trained here" if args.init_onnx is None else
+                      f"weights of {args.init_onnx.name} (--init-onnx), model_version {base_version}",
             "files": [onnx_path.name, xml.name, xml.with_suffix(".bin").name]}  # fmt: skip
     (args.dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     print(f"wrote {onnx_path}, {xml} (+ .bin, INT8) and {args.name}.json")

@@ -212,6 +212,80 @@ def write_clip(
     return out, gt_path
 
 
+#: clip seeds that benchmarks and the demo score on (``bench_clip`` seeds 0-4, with room to spare):
+#: a training set of clip frames must not come from these.
+EVAL_CLIP_SEEDS = range(0, 100)
+
+
+def generate_clip_dataset(
+    out_dir: str | Path,
+    num_train: int,
+    num_val: int,
+    seed: int = 1000,
+    frames_per_clip: int = 20,
+    frame_stride: int = 5,
+    size: tuple[int, int] = (640, 480),
+    num_classes: int = 6,
+    jpeg_quality: int = 92,
+    progress: bool = True,
+) -> Path:
+    """Frames of demo-like clips as a COCO data set (``out_dir/{train,val}/*.jpg`` +
+    ``out_dir/annotations/instances_{split}.json``), for training on what the demo shows:
+    the clip's object count, occlusions, pulsing and turning shapes and noise.
+
+    Each clip (seeds ``seed``, ``seed + 1``, ...; train's clips first, then val's, so the splits
+    share no clip) gives ``frames_per_clip`` frames, every ``frame_stride``-th. Objects under the
+    clip's visibility limit are ``iscrowd`` (ignored by training and by pycocotools). Seeds in
+    :data:`EVAL_CLIP_SEEDS` are refused: those clips are what the model is scored on.
+    """
+    if frames_per_clip < 1 or frame_stride < 1:
+        raise ValueError(f"frames_per_clip and frame_stride must be >= 1, got {frames_per_clip}, {frame_stride}")
+    n_clips = {split: -(-n // frames_per_clip) for split, n in (("train", num_train), ("val", num_val))}
+    first = {"train": seed, "val": seed + n_clips["train"]}
+    last = seed + n_clips["train"] + n_clips["val"] - 1
+    if n_clips["train"] + n_clips["val"] and not (last < EVAL_CLIP_SEEDS.start or seed >= EVAL_CLIP_SEEDS.stop):
+        raise ValueError(f"clip seeds {seed}..{last} overlap the evaluation clips' seeds "
+                         f"{EVAL_CLIP_SEEDS.start}..{EVAL_CLIP_SEEDS.stop - 1}")  # fmt: skip
+    out_dir = Path(out_dir)
+    (out_dir / "annotations").mkdir(parents=True, exist_ok=True)
+    from tqdm import tqdm
+
+    for split, n in (("train", num_train), ("val", num_val)):
+        (out_dir / split).mkdir(parents=True, exist_ok=True)
+        images, anns = [], []
+        bar = tqdm(total=n, desc=f"clip frames {split}", unit="img", disable=not progress)
+        for c in range(n_clips[split]):
+            clip_seed = first[split] + c
+            frames = render_clip_objects(frames_per_clip * frame_stride, size, clip_seed, num_classes)
+            for t, (frame, boxes, labels, crowd, _, _) in enumerate(frames):
+                if t % frame_stride or len(images) == n:
+                    continue
+                file_name = f"s{clip_seed:05d}_f{t:04d}.jpg"
+                ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+                if not ok:
+                    raise RuntimeError(f"JPEG encoding failed for {file_name}")
+                (out_dir / split / file_name).write_bytes(data.tobytes())
+                image_id = len(images) + 1
+                images.append({"id": image_id, "file_name": file_name, "width": size[0], "height": size[1]})
+                for (x1, y1, x2, y2), lab, c_ in zip(boxes.tolist(), labels.tolist(), crowd.tolist()):
+                    w, h = x2 - x1, y2 - y1
+                    anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": int(lab),
+                                 "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": int(c_)})  # fmt: skip
+                bar.update(1)
+        bar.close()
+        coco = {
+            "info": {"description": "PADet demo-like clip frames", "seed": seed, "split": split,
+                     "frames_per_clip": frames_per_clip, "frame_stride": frame_stride},  # fmt: skip
+            "licenses": [],
+            "images": images,
+            "annotations": anns,
+            "categories": [{"id": k + 1, "name": name, "supercategory": "shape"}
+                           for k, name in enumerate(CLASS_NAMES[:num_classes])],  # fmt: skip
+        }
+        (out_dir / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco, separators=(",", ":")))
+    return out_dir
+
+
 def mot_gt_path(clip: str | Path) -> Path:
     """Where :func:`write_clip` puts the MOTChallenge ground truth of ``clip``: ``<stem>_gt.txt``."""
     clip = Path(clip)

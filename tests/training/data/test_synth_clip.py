@@ -58,3 +58,35 @@ def test_objects_keep_their_identity_in_coco_json_and_mot_gt(tmp_path):
     for a, r in zip(anns, rows):
         assert int(r[0]) == a["image_id"] and int(r[1]) == a["track_id"] and int(r[7]) == a["category_id"]
         assert np.allclose([float(v) for v in r[2:6]], a["bbox"]) and int(r[6]) == 1 - a["iscrowd"]
+
+
+def test_clip_frames_data_set_matches_the_clip_and_keeps_splits_apart(tmp_path):
+    """Training frames of demo-like clips: the boxes and crowd flags are those of the clip at that
+    frame, train and val come from different clips, and crowd objects are no training targets."""
+    import pytest
+
+    from training.data.coco import CocoDetection
+    from training.data.synth_clip import generate_clip_dataset, render_clip_objects
+
+    out = generate_clip_dataset(tmp_path / "cf", 5, 3, seed=1000, frames_per_clip=3, frame_stride=4,
+                                size=(160, 120), progress=False)  # fmt: skip
+    train = json.loads((out / "annotations" / "instances_train.json").read_text())
+    val = json.loads((out / "annotations" / "instances_val.json").read_text())
+    assert [im["file_name"] for im in train["images"]] == [
+        "s01000_f0000.jpg", "s01000_f0004.jpg", "s01000_f0008.jpg", "s01001_f0000.jpg", "s01001_f0004.jpg"]
+    assert [im["file_name"] for im in val["images"]] == ["s01002_f0000.jpg", "s01002_f0004.jpg", "s01002_f0008.jpg"]
+    frames = list(render_clip_objects(12, (160, 120), seed=1000))
+    _, boxes, labels, crowd, _, _ = frames[8]
+    anns = [a for a in train["annotations"] if a["image_id"] == 3]
+    assert [a["category_id"] for a in anns] == labels.tolist()
+    assert [a["iscrowd"] for a in anns] == crowd.astype(int).tolist()
+    np.testing.assert_allclose([a["bbox"][:2] for a in anns], boxes[:, :2])
+    image = cv2.imread(str(out / "train" / "s01000_f0008.jpg"))
+    assert image.shape == (120, 160, 3) and np.abs(image.astype(int) - frames[8][0]).mean() < 8  # JPEG q92 of that noisy frame
+    everything = train["annotations"]
+    img_id = next(a["image_id"] for a in everything if a["iscrowd"])  # this set has one occluded object
+    ds = CocoDetection(out / "train", out / "annotations" / "instances_train.json")
+    n_targets = len(ds[ds.image_ids.index(img_id)][1]["labels"])  # crowd objects are ignored, not targets
+    assert n_targets == sum(1 for a in everything if a["image_id"] == img_id and not a["iscrowd"])
+    with pytest.raises(ValueError, match="evaluation clips"):
+        generate_clip_dataset(tmp_path / "bad", 10, 0, seed=95, frames_per_clip=2, progress=False)
