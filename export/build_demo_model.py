@@ -1,6 +1,7 @@
 """Rebuild the embedded demo model (``padet_sdk/models/padet_shapes.*``) from nothing but a seed.
 
-  python export/build_demo_model.py                  # the shipped model (see RECIPE for its budget)
+  python export/build_demo_model.py --lineage        # the shipped model: every link of LINEAGE (~2 CPU-hours)
+  python export/build_demo_model.py --init-onnx PREV.onnx   # one fine-tuning link (RECIPE: the last one)
   python export/build_demo_model.py --work runs/demo_model --steps 500   # a quicker, weaker one
 
 1. renders the training data (``training.data.synth``, --seed): the synthetic-shapes set the
@@ -41,17 +42,30 @@ ROOT = Path(__file__).resolve().parents[1]
 #: score threshold of evaluation (AP needs the low-scoring detections too)
 EVAL_CONF = 0.01
 
-#: the recipe of the shipped model; every value is a command-line option below.
+#: the recipe of the shipped model's last link; every value is a command-line option below.
 #: Stage 1 (the base model, the project's first demo model): shapes data only, from scratch.
-#: Stage 2: fine-tuning on the shapes plus as many clip-like scenes, BatchNorm frozen (``ft_*``).
+#: Stage 2: fine-tuning on the shapes plus as many clip-like scenes and demo-like clip frames,
+#: BatchNorm frozen (``ft_*``).
 RECIPE = dict(
     train=3000, val=300, data_size=192, max_objects=8, min_object_size=8.0,
     config="vgg16_384", width=0.125, input_size=192, batch_size=8, steps=5727,
     optimizer="adamw", lr=2e-3, warmup_epochs=0.2, milestones=(14.5, 16.5), ohem=3.0, seed=0,
     augment=False,
     clip_train=3000, clip_val=300, clip_min_object_size=24.0, clip_max_object_frac=0.5,
-    ft_steps=1500, ft_lr=2e-4, ft_warmup_epochs=0.05, ft_milestones=(1.2, 1.7333333333), ft_input_size=192,
-    ft_augment=False, ft_expand_max_ratio=4.0, clip_frames_train=0, clip_frames_val=0, agnostic_iou=0.0,
+    ft_steps=4500, ft_lr=3e-4, ft_warmup_epochs=0.05, ft_milestones=(2.2, 2.7), ft_input_size=320,
+    ft_augment=True, ft_expand_max_ratio=2.0, clip_frames_train=6000, clip_frames_val=300, agnostic_iou=0.0,
+)  # fmt: skip
+
+#: The shipped model's lineage, run in order by ``--lineage``: the first link trains stage 1 and
+#: stage 2 from the seed, each later link fine-tunes the previous link's ONNX file (--init-onnx).
+#: A link's options override RECIPE; options given beside --lineage override both, in every link.
+LINEAGE: tuple[tuple[str, ...], ...] = (
+    ("--ft-steps", "1500", "--ft-lr", "2e-4", "--ft-milestones", "1.2", "1.7333333333", "--ft-input-size", "192",
+     "--no-ft-augment", "--clip-frames-train", "0", "--clip-frames-val", "0"),
+    ("--ft-steps", "5000", "--ft-lr", "5e-4", "--ft-milestones", "3.1", "4.0", "--ft-input-size", "320",
+     "--ft-augment", "--ft-expand-max-ratio", "2", "--clip-frames-train", "3000", "--clip-frames-val", "300"),
+    ("--ft-steps", "4500", "--ft-lr", "3e-4", "--ft-milestones", "2.2", "2.7", "--ft-input-size", "320",
+     "--ft-augment", "--ft-expand-max-ratio", "2", "--clip-frames-train", "6000", "--clip-frames-val", "300"),
 )  # fmt: skip
 
 
@@ -97,7 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init-onnx", type=Path, default=None,
                    help="skip stage 1: fine-tune from the weights of this exported model (e.g. the previous "
                         "embedded model, which stage 1 rebuilds)")
+    p.add_argument("--lineage", action="store_true",
+                   help="build every link of LINEAGE in order, each in --work/linkN, the last one into --dest")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
+    if args.lineage:
+        if args.init_onnx is not None:
+            p.error("--lineage starts from the seed: it takes no --init-onnx")
+        return build_lineage(args.work, args.name, [a for a in argv if a != "--lineage"])
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     from padet_sdk.extras import modules_of, require
 
@@ -219,6 +240,22 @@ def main(argv: list[str] | None = None) -> int:
             "files": [onnx_path.name, xml.name, xml.with_suffix(".bin").name]}  # fmt: skip
     (args.dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     print(f"wrote {onnx_path}, {xml} (+ .bin, INT8) and {args.name}.json")
+    return 0
+
+
+def build_lineage(work: Path, name: str, common: list[str]) -> int:
+    """Run :data:`LINEAGE`: link i in ``work/link<i>`` (its model in ``work/link<i>/out``, the last
+    link's in --dest), from the previous link's ONNX file."""
+    prev: Path | None = None
+    for i, link in enumerate(LINEAGE):
+        here = work / f"link{i}"
+        last = i == len(LINEAGE) - 1
+        print(f"lineage link {i + 1}/{len(LINEAGE)}: {' '.join(link)}" + (f" from {prev}" if prev else ""), flush=True)
+        status = main([*link, *common, "--work", str(here), *([] if last else ["--dest", str(here / "out")]),
+                       *(["--init-onnx", str(prev)] if prev else [])])  # fmt: skip
+        if status != 0:
+            return status
+        prev = here / "out" / f"{name}.onnx"
     return 0
 
 

@@ -107,14 +107,19 @@ def test_a_live_source_prints_progress_and_ctrl_c_ends_cleanly(clip, tmp_path):
 
 
 def test_info_prints_metadata_engines_and_devices(capsys):
+    from padet_sdk.detector import DEFAULT_MODEL
+    from padet_sdk.model_file import read_metadata
+
+    meta = read_metadata(DEFAULT_MODEL)  # the embedded model's own numbers (4610 anchors at 192, 12790 at 320)
+    s, n = meta.input_size, len(meta.anchors())
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    for text in ("classes     6: circle, square", "input       192x192", "anchors     4610", "precision   int8",
+    for text in ("classes     6: circle, square", f"input       {s}x{s}", f"anchors     {n}", "precision   int8",
                  "thresholds  theta 0.01", "openvino", "CPU"):  # fmt: skip
         assert text in out, out
     assert main(["info", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["input_size"] == 192 and doc["anchors"]["count"] == 4610 and any(e["installed"] for e in doc["engines"])
+    assert doc["input_size"] == s and doc["anchors"]["count"] == n and any(e["installed"] for e in doc["engines"])
     assert main(["info", "missing.xml"]) == 2
 
 
