@@ -55,7 +55,7 @@ def test_lineage_takes_no_init_onnx(tmp_path):
 
 def test_shipped_lineage_ends_with_the_recipe_defaults():
     """RECIPE is the last link, so ``--init-onnx <previous link>`` alone rebuilds the shipped model."""
-    args = bdm.main.__globals__["RECIPE"]
+    args = bdm.RECIPE
     last = bdm.LINEAGE[-1]
     value = lambda flag: last[last.index(flag) + 1]  # noqa: E731
     assert float(value("--ft-lr")) == args["ft_lr"] and int(value("--ft-steps")) == args["ft_steps"]
