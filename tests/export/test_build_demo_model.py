@@ -10,8 +10,8 @@ import pytest
 import export.build_demo_model as bdm
 
 TINY = ["--train", "12", "--val", "4", "--clip-train", "8", "--clip-val", "4", "--data-size", "128",
-        "--input-size", "128", "--batch-size", "4", "--steps", "2", "--ft-steps", "2", "--calib", "4",
-        "--clip-frames-train", "0", "--clip-frames-val", "0"]  # fmt: skip
+        "--input-size", "128", "--batch-size", "4", "--steps", "2", "--ft-steps", "2", "--calib", "4"]  # fmt: skip
+# options beside --lineage override every link's, so the clip-frame counts are set per link below
 
 
 @pytest.mark.slow
@@ -21,7 +21,8 @@ def test_lineage_links_fine_tune_each_other_with_their_own_stage2_options(tmp_pa
     from padet_sdk.model_file import read_metadata
 
     monkeypatch.setattr(bdm, "LINEAGE", (
-        ("--ft-input-size", "160", "--ft-augment", "--ft-expand-max-ratio", "2"),
+        ("--ft-input-size", "160", "--ft-augment", "--ft-expand-max-ratio", "2", "--clip-frames-train", "0",
+         "--clip-frames-val", "0"),
         ("--ft-input-size", "192", "--no-ft-augment", "--clip-frames-train", "4", "--clip-frames-val", "2"),
     ))  # fmt: skip
     dest = tmp_path / "dest"
