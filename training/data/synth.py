@@ -248,56 +248,72 @@ def _image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, _SPLITS.index(split), index])
 
 
+class CocoSplitWriter:
+    """One split of a COCO data set on disk: ``out_dir/{split}/*.jpg`` (JPEG at a fixed quality)
+    and ``out_dir/annotations/instances_{split}.json`` (no timestamps), so that the same images give
+    byte-identical files. Shared by the shapes and the clip-frame data sets."""
+
+    def __init__(self, out_dir: Path, split: str, jpeg_quality: int = 92) -> None:
+        self.out_dir, self.split, self.jpeg_quality = Path(out_dir), split, jpeg_quality
+        (self.out_dir / split).mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "annotations").mkdir(parents=True, exist_ok=True)
+        self.images: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+
+    def add(self, file_name: str, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
+            crowd: np.ndarray | None = None) -> None:  # fmt: skip
+        """Write ``image`` (BGR uint8) as ``file_name`` and record its xyxy ``boxes`` (``crowd``:
+        COCO ``iscrowd`` regions, ignored by training and by pycocotools)."""
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        if not ok:
+            raise RuntimeError(f"JPEG encoding failed for {file_name}")
+        (self.out_dir / self.split / file_name).write_bytes(data.tobytes())
+        image_id = len(self.images) + 1
+        self.images.append({"id": image_id, "file_name": file_name, "width": image.shape[1], "height": image.shape[0]})
+        crowd_list = [False] * len(labels) if crowd is None else crowd.tolist()
+        for (x1, y1, x2, y2), label, c in zip(boxes.tolist(), labels.tolist(), crowd_list):
+            w, h = x2 - x1, y2 - y1
+            self.annotations.append(
+                {
+                    "id": len(self.annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(label),
+                    "bbox": [x1, y1, w, h],
+                    "area": w * h,  # box area, as pycocotools computes it for detections
+                    "iscrowd": int(c),
+                }
+            )
+
+    def close(self, info: dict[str, Any], num_classes: int) -> Path:
+        """Write the annotation file (categories 1..num_classes in ``CLASS_NAMES`` order); return its path."""
+        coco = {
+            "info": info,
+            "licenses": [],
+            "images": self.images,
+            "annotations": self.annotations,
+            "categories": [
+                {"id": k + 1, "name": name, "supercategory": "shape"} for k, name in enumerate(CLASS_NAMES[:num_classes])
+            ],
+        }
+        ann_path = self.out_dir / "annotations" / f"instances_{self.split}.json"
+        ann_path.write_text(json.dumps(coco, separators=(",", ":")))
+        return ann_path
+
+
 def _write_split(
     out_dir: Path, split: str, num_images: int, seed: int, jpeg_quality: int, progress: bool, scene: dict[str, Any]
 ) -> Path:
-    """Write ``out_dir/{split}/NNNNNN.jpg`` and ``out_dir/annotations/instances_{split}.json``;
-    return the JSON path. ``scene`` holds the :func:`render_scene` keyword arguments."""
+    """Write one split of shapes scenes; return the annotation file's path. ``scene`` holds the
+    :func:`render_scene` keyword arguments."""
     from tqdm import tqdm
 
-    (out_dir / split).mkdir(parents=True, exist_ok=True)
-    (out_dir / "annotations").mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
+    writer = CocoSplitWriter(out_dir, split, jpeg_quality)
     for i in tqdm(range(num_images), desc=f"synth {split}", unit="img", disable=not progress):
         image, boxes, labels = render_scene(_image_rng(seed, split, i), **scene)
-        file_name = f"{i:06d}.jpg"
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-        if not ok:
-            raise RuntimeError(f"JPEG encoding failed for {file_name}")
-        (out_dir / split / file_name).write_bytes(data.tobytes())
-        image_id = i + 1
-        images.append({"id": image_id, "file_name": file_name, "width": image.shape[1], "height": image.shape[0]})
-        for (x1, y1, x2, y2), label in zip(boxes.tolist(), labels.tolist()):
-            w, h = x2 - x1, y2 - y1
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": label,
-                    "bbox": [x1, y1, w, h],
-                    "area": w * h,  # box area, as pycocotools computes it for detections
-                    "iscrowd": 0,
-                }
-            )
-    coco = {
-        "info": {
-            "description": "PADet synthetic shapes",
-            "version": "1",
-            "seed": seed,
-            "split": split,
-            "image_size": scene["size"],
-        },
-        "licenses": [],
-        "images": images,
-        "annotations": annotations,
-        "categories": [
-            {"id": k + 1, "name": name, "supercategory": "shape"}
-            for k, name in enumerate(CLASS_NAMES[: scene["num_classes"]])
-        ],
-    }
-    ann_path = out_dir / "annotations" / f"instances_{split}.json"
-    ann_path.write_text(json.dumps(coco, separators=(",", ":")))
-    return ann_path
+        writer.add(f"{i:06d}.jpg", image, boxes, labels)
+    info = {"description": "PADet synthetic shapes", "version": "1", "seed": seed, "split": split,
+            "image_size": scene["size"]}  # fmt: skip
+    return writer.close(info, scene["num_classes"])
 
 
 def generate_dataset(

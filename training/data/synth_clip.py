@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .synth import CLASS_NAMES, _background, _random_color, _rasterize, _shape_polygons
+from .synth import CLASS_NAMES, CocoSplitWriter, _background, _random_color, _rasterize, _shape_polygons
 
 
 @dataclass
@@ -246,44 +246,25 @@ def generate_clip_dataset(
     if n_clips["train"] + n_clips["val"] and not (last < EVAL_CLIP_SEEDS.start or seed >= EVAL_CLIP_SEEDS.stop):
         raise ValueError(f"clip seeds {seed}..{last} overlap the evaluation clips' seeds "
                          f"{EVAL_CLIP_SEEDS.start}..{EVAL_CLIP_SEEDS.stop - 1}")  # fmt: skip
-    out_dir = Path(out_dir)
-    (out_dir / "annotations").mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
 
     for split, n in (("train", num_train), ("val", num_val)):
-        (out_dir / split).mkdir(parents=True, exist_ok=True)
-        images, anns = [], []
+        writer = CocoSplitWriter(Path(out_dir), split, jpeg_quality)
         bar = tqdm(total=n, desc=f"clip frames {split}", unit="img", disable=not progress)
         for c in range(n_clips[split]):
             clip_seed = first[split] + c
             frames = render_clip_objects(frames_per_clip * frame_stride, size, clip_seed, num_classes)
             for t, (frame, boxes, labels, crowd, _, _) in enumerate(frames):
-                if t % frame_stride or len(images) == n:
-                    continue
-                file_name = f"s{clip_seed:05d}_f{t:04d}.jpg"
-                ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-                if not ok:
-                    raise RuntimeError(f"JPEG encoding failed for {file_name}")
-                (out_dir / split / file_name).write_bytes(data.tobytes())
-                image_id = len(images) + 1
-                images.append({"id": image_id, "file_name": file_name, "width": size[0], "height": size[1]})
-                for (x1, y1, x2, y2), lab, c_ in zip(boxes.tolist(), labels.tolist(), crowd.tolist()):
-                    w, h = x2 - x1, y2 - y1
-                    anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": int(lab),
-                                 "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": int(c_)})  # fmt: skip
-                bar.update(1)
+                if len(writer.images) == n:
+                    break  # the last clip is cut short: no frames rendered past the count
+                if t % frame_stride == 0:
+                    writer.add(f"s{clip_seed:05d}_f{t:04d}.jpg", frame, boxes, labels, crowd)
+                    bar.update(1)
         bar.close()
-        coco = {
-            "info": {"description": "PADet demo-like clip frames", "seed": seed, "split": split,
-                     "frames_per_clip": frames_per_clip, "frame_stride": frame_stride},  # fmt: skip
-            "licenses": [],
-            "images": images,
-            "annotations": anns,
-            "categories": [{"id": k + 1, "name": name, "supercategory": "shape"}
-                           for k, name in enumerate(CLASS_NAMES[:num_classes])],  # fmt: skip
-        }
-        (out_dir / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco, separators=(",", ":")))
-    return out_dir
+        info = {"description": "PADet demo-like clip frames", "seed": seed, "split": split,
+                "frames_per_clip": frames_per_clip, "frame_stride": frame_stride}  # fmt: skip
+        writer.close(info, num_classes)
+    return Path(out_dir)
 
 
 def mot_gt_path(clip: str | Path) -> Path:
