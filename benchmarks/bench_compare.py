@@ -82,6 +82,21 @@ def _profile(compiled: Any, x: np.ndarray, runs: int) -> dict[str, Any]:
     }
 
 
+def check_isa_cap(core: Any, model: Any, x: np.ndarray, ov_cfg: dict[str, Any]) -> None:
+    """With ``--max-isa``, RuntimeError unless every kernel OpenVINO picks stays under the cap
+    (an OpenVINO build that ignores the variables would otherwise time the native ISA)."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+    above = ("avx512", "amx") if isa.startswith("AVX2") else ("amx",) if isa.startswith("AVX512") else ()
+    if not above:
+        return
+    req = core.compile_model(model, "CPU", {**ov_cfg, "PERF_COUNT": True}).create_infer_request()
+    req.infer({0: x})
+    bad = sorted({i.exec_type for i in req.profiling_info if any(a in i.exec_type.lower() for a in above)})
+    if bad:
+        raise RuntimeError(f"--max-isa {isa} did not take: OpenVINO still runs {', '.join(bad)}")
+    log(f"ISA capped at {isa}: no {'/'.join(above)} kernel in the first network")
+
+
 def compare(args: Namespace) -> int:
     import logging
 
@@ -89,7 +104,7 @@ def compare(args: Namespace) -> int:
     import openvino as ov
     import torch
 
-    from bench_latency import PEERS, cpu_flags, cpu_model, write_synthetic_images
+    from bench_latency import PEERS, cpu_flags, cpu_model, isa_note, write_synthetic_images
     from export.graph import build_metadata
     from export.onnx_export import export_onnx
     from export.quantize import NNCF_OVERFLOW_FIX, find_images, quantize_openvino, resolve_target_cpu
@@ -150,6 +165,8 @@ def compare(args: Namespace) -> int:
                     compiled_int8[name] = c
                 req = c.create_infer_request()
                 requests[f"{name} {prec}"] = (lambda r, xx: (lambda: r.infer({0: xx})))(req, x)
+        first = next(iter(nets))
+        check_isa_cap(core, nets[first]["int8"], inputs[first], ov_cfg)
         times: dict[str, list[float]] = {k: [] for k in requests}
         for r in range(args.rounds):
             log(f"round {r + 1}/{args.rounds}: {len(requests)} rows x ({args.warmup} warm-up + {args.runs} runs)")
@@ -169,7 +186,8 @@ def compare(args: Namespace) -> int:
     med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     p90 = {k: sorted(v)[int(0.9 * (len(v) - 1))] * 1e3 for k, v in times.items()}
     load_end = os.getloadavg()[0]
-    machine = f"{cpu_model()}, {os.cpu_count()} logical cores, threads={args.threads}, flags: {cpu_flags() or '-'}"
+    machine = (f"{cpu_model()}, {os.cpu_count()} logical cores, threads={args.threads}, "
+               f"flags: {cpu_flags() or '-'}{isa_note()}")  # fmt: skip
     print(f"\nOpenVINO {ov.__version__} CPU, batch 1, random weights, network only; {machine}")
     print(f"load average (1 min) {load_start:.2f} at start, {load_end:.2f} at the end; "
           f"median of {args.rounds} x {args.runs} runs (interleaved rounds)\n")  # fmt: skip

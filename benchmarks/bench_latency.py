@@ -67,6 +67,24 @@ def cpu_flags() -> str:
                     if f in flags)
 
 
+#: ``--max-isa`` values (oneDNN's names for ONEDNN_MAX_CPU_ISA)
+MAX_ISA_CHOICES = ("AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI", "AVX512_CORE_BF16")
+
+
+def cap_isa(isa: str) -> None:
+    """Cap OpenVINO's kernels at ``isa``; must run before OpenVINO compiles anything (both
+    libraries read the variables once)."""
+    if "openvino" in sys.modules:
+        raise RuntimeError("--max-isa must be set before OpenVINO is imported")
+    os.environ["ONEDNN_MAX_CPU_ISA"] = os.environ["OV_CPU_MAX_ISA"] = isa
+
+
+def isa_note() -> str:
+    """How the instruction set is capped, for the header of a result ('' when it is not)."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return f", ISA CAPPED to {isa} (ONEDNN_MAX_CPU_ISA/OV_CPU_MAX_ISA)" if isa else ""
+
+
 def time_fn(fn: Callable[[], object], runs: int, warmup: int) -> tuple[float, float]:
     """(median, p90) seconds of ``runs`` calls after ``warmup`` calls."""
     for _ in range(warmup):
@@ -120,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="--compare: interleaved rounds of --runs calls each")
     p.add_argument("--profile", default=None, metavar="PRESET", help="--compare: per-layer profile of its INT8 model")
     p.add_argument("--json", type=Path, default=None, help="--compare: write the results here")
+    p.add_argument("--max-isa", default=None, choices=MAX_ISA_CHOICES, type=str.upper,
+                   help="cap the instruction set OpenVINO's CPU plugin and its oneDNN use (ONEDNN_MAX_CPU_ISA + "
+                        "OV_CPU_MAX_ISA): AVX2 on an AVX-512/AMX machine runs the kernels an AVX2-only CPU runs "
+                        "(same clock and caches, so a proxy for such a CPU, not a measurement of one)")
     args = p.parse_args(argv)
+    if args.max_isa:
+        cap_isa(args.max_isa)
     if args.runs < 20:
         p.error("--runs must be >= 20 for a stable median")
     if args.compare:
@@ -215,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nPADet {args.preset} ({model.cfg.num_anchors} anchors, {args.num_classes} classes, random weights), "
           f"batch 1, {s}x{s}")
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical cores, threads={args.threads}, "
-          f"flags: {cpu_flags() or '-'}")
+          f"flags: {cpu_flags() or '-'}{isa_note()}")
     print(f"load average (1 min): {load_start:.2f} at start, {load:.2f} at the end (other processes share the CPU "
           "when it is above 0)")
     print(f"versions: torch {torch.__version__}, onnxruntime {ort.__version__}, openvino {ov.__version__}")

@@ -258,6 +258,8 @@ PRESETS: dict[str, PADetConfig] = {
     "mobilenetv3_320": _light_preset("mobilenetv3_320", "mobilenet_v3_large", 320),
     "mobilenetv3_384": _light_preset("mobilenetv3_384", "mobilenet_v3_large", 384),
     "mobilenetv2_320": _light_preset("mobilenetv2_320", "mobilenet_v2", 320),
+    # SSDLite's taps (first map at stride 16): the real-time one, at some cost on small objects
+    "mobilenetv3s16_320": _light_preset("mobilenetv3s16_320", "mobilenet_v3_large_s16", 320),
 }
 
 

@@ -197,7 +197,8 @@ def _save_torchvision(tmp_path, tv_name: str):
     return tv, path
 
 
-@pytest.mark.parametrize("preset, tv_name", [("mobilenetv3_320", "mobilenet_v3_large"), ("mobilenetv2_320", "mobilenet_v2")])
+@pytest.mark.parametrize("preset, tv_name", [("mobilenetv3_320", "mobilenet_v3_large"), ("mobilenetv2_320", "mobilenet_v2"),
+                                             ("mobilenetv3s16_320", "mobilenet_v3_large")])
 def test_mobile_presets_load_torchvision_imagenet_weights_from_a_local_file(preset, tv_name, tmp_path):
     from training.model import build_model
 
@@ -214,8 +215,30 @@ def test_mobile_presets_load_torchvision_imagenet_weights_from_a_local_file(pres
     x = torch.randn(1, 3, 128, 128)
     with torch.no_grad():
         want = tv.features(x)
-        got = model.encoder(x)[2]
+        got = model.encoder(x)[len(model.encoder.strides) - 1]  # the last tap before the extra stages
     torch.testing.assert_close(got, want, rtol=0, atol=0)  # the same modules on the same input
+
+
+def test_ssdlite_tapped_mobilenet_has_no_stride_8_map_and_taps_block_12_and_the_last_conv():
+    """``mobilenetv3s16_320`` is fast because its first map is at stride 16 (SSDLite's taps)."""
+    import torchvision
+
+    from training.config import make_config
+    from training.model import build_model
+
+    cfg = make_config("mobilenetv3s16_320", 80)
+    assert cfg.feature_sizes == (20, 10, 5, 3, 2, 1)
+    assert cfg.num_anchors < make_config("mobilenetv3_320", 80).num_anchors / 3
+    torch.manual_seed(0)
+    model = build_model("mobilenetv3s16_320", 3, input_size=128).eval()
+    assert [t.stride for t in model.encoder.output_shape()] == [16, 32, 64, 128, 256]
+    tv = torchvision.models.mobilenet_v3_large(weights=None).eval()
+    tv.features.load_state_dict(model.encoder.features.state_dict(), strict=False)
+    x = torch.randn(1, 3, 128, 128)
+    with torch.no_grad():
+        taps = model.encoder(x)
+        torch.testing.assert_close(taps[0], tv.features[:13](x), rtol=0, atol=0)
+    assert [tuple(t.shape[1:]) for t in taps] == [(112, 8, 8), (960, 4, 4), (256, 2, 2), (256, 1, 1), (256, 1, 1)]
 
 
 def test_mobile_encoders_refuse_weights_that_do_not_fit(tmp_path):

@@ -7,6 +7,10 @@ strides 8, 16 and 32 (MobileNetV3-Large: blocks 6, 12 and the 960-channel 1x1 co
 MobileNetV2: blocks 6, 13 and the 1280-channel conv 18), then the same stride-2 extra stages as
 the other encoders, so the decoder, APM, FAM and head do not change.
 
+``mobilenet_v3_large_s16`` taps like SSDLite (strides 16 and 32, no stride-8 level): a quarter of
+the locations for decoder, APM, FAM and head, which is what makes the ``mobilenetv3s16_320`` preset
+as fast as SSDlite320 (README, "Light PADet").
+
 The channel multiplier maps to torchvision's ``width_mult`` (rounded to multiples of 8 as
 torchvision does), so a narrow variant is torchvision's narrow network.
 """
@@ -111,3 +115,13 @@ class MobileNetV2Encoder(_TorchvisionMobile):
     builder = staticmethod(mobilenet_v2)
     taps = (6, 13, 18)
     tv_name = "mobilenet_v2"
+
+
+@register_backbone("mobilenet_v3_large_s16")
+class MobileNetV3LargeS16Encoder(MobileNetV3LargeEncoder):
+    """SSDLite's strides: block 12 (112 ch, stride 16) and conv 16 (960, 32), extras from there.
+    Same modules and ImageNet file as :class:`MobileNetV3LargeEncoder`; no stride-8 map."""
+
+    short_name = "mbv3s16"
+    strides = (16, 32)
+    taps = (12, 16)
