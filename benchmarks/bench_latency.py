@@ -25,10 +25,12 @@ SSDlite320-MobileNetV3-Large (random weights, backbone + head only: no anchors, 
 as for PADet), timed in interleaved rounds in one process so that the ratios share the machine's
 state; prints GMACs and the ratios the light presets are held to, and with --profile the
 per-layer OpenVINO profile (PERF_COUNT) of one preset's INT8 model, by layer type, with the
-deformable convs' share of the frame. --json writes everything.
+deformable convs' share of the frame. --json writes everything. --max-isa AVX2 runs OpenVINO's
+AVX2 kernels on an AVX-512/AMX machine (a proxy for an AVX2-only CPU, named in the output).
 
   python benchmarks/bench_latency.py --compare vgg16_384 mobilenetv3_320 --peer ssdlite320 \
       --profile mobilenetv3_320 --json benchmarks/results/latency_light.json
+  python benchmarks/bench_latency.py --compare vgg16_384 mobilenetv3s16_320 --peer ssdlite320 --max-isa AVX2
 """
 from __future__ import annotations
 
