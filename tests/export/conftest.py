@@ -10,9 +10,9 @@ from export_helpers import CLASS_NAMES, make_narrow_model
 from training.model import PADet
 
 
-@pytest.fixture(scope="session", params=["vgg", "light"])
+@pytest.fixture(scope="session", params=["vgg", "light", "light_s16"])
 def narrow_model(request) -> PADet:
-    """Each export test runs on the paper's narrow network and on the light (mobile) one."""
+    """Each export test runs on the paper's narrow network and on the light (mobile) ones."""
     return make_narrow_model(kind=request.param)
 
 

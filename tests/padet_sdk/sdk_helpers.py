@@ -25,11 +25,12 @@ MAX_DET = 2000
 
 
 @functools.lru_cache(maxsize=None)
-def model_and_files() -> tuple[object, dict[str, Path]]:
-    """(torch model, {"onnx": path, "xml": path}) — built and exported once per process.
+def model_and_files(kind: str = "vgg") -> tuple[object, dict[str, Path]]:
+    """(torch model, {"onnx": path, "xml": path}) — built and exported once per process and kind.
 
-    The model is the export tests' narrow PADet (tests/export/export_helpers.py): nonzero FAM
-    offsets and predictions that vary across anchors.
+    The model is the export tests' narrow PADet (tests/export/export_helpers.py, ``kind`` a key
+    of its ``NARROW``: "vgg", or the light "light" / "light_s16"): nonzero FAM offsets and
+    predictions that vary across anchors.
     """
     from export.graph import build_metadata
     from export.onnx_export import export_onnx
@@ -39,18 +40,18 @@ def model_and_files() -> tuple[object, dict[str, Path]]:
         from export_helpers import make_narrow_model
     finally:
         sys.path.pop(0)
-    model = make_narrow_model(seed=0)
+    model = make_narrow_model(seed=0, kind=kind)
     assert model.cfg.input_size == INPUT_SIZE and model.cfg.num_classes == len(CLASS_NAMES)
     meta = build_metadata(model, CLASS_NAMES, trained=False)
     tmp = Path(tempfile.mkdtemp(prefix="padet_sdk_tests_"))
     atexit.register(shutil.rmtree, tmp, True)
-    files = {"onnx": export_onnx(model, tmp / "narrow.onnx", meta)}
+    files = {"onnx": export_onnx(model, tmp / f"narrow_{kind}.onnx", meta)}
     try:
         from export.openvino_export import export_openvino
     except ImportError:  # pragma: no cover - exporter not available
         pass
     else:
-        files["xml"] = export_openvino(model, tmp / "narrow.xml", meta)
+        files["xml"] = export_openvino(model, tmp / f"narrow_{kind}.xml", meta)
     files["dir"] = tmp
     return model, files
 
