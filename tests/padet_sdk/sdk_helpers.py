@@ -45,13 +45,14 @@ def model_and_files(kind: str = "vgg") -> tuple[object, dict[str, Path]]:
     meta = build_metadata(model, CLASS_NAMES, trained=False)
     tmp = Path(tempfile.mkdtemp(prefix="padet_sdk_tests_"))
     atexit.register(shutil.rmtree, tmp, True)
-    files = {"onnx": export_onnx(model, tmp / f"narrow_{kind}.onnx", meta)}
+    stem = "narrow" if kind == "vgg" else f"narrow_{kind}"
+    files = {"onnx": export_onnx(model, tmp / f"{stem}.onnx", meta)}
     try:
         from export.openvino_export import export_openvino
     except ImportError:  # pragma: no cover - exporter not available
         pass
     else:
-        files["xml"] = export_openvino(model, tmp / f"narrow_{kind}.xml", meta)
+        files["xml"] = export_openvino(model, tmp / f"{stem}.xml", meta)
     files["dir"] = tmp
     return model, files
 
