@@ -169,6 +169,25 @@ def fam_offset_convs_ov(ov_model: Any) -> list[str]:
     return sorted(set(names))
 
 
+def fp32_faster_ops_ov(ov_model: Any) -> list[str]:
+    """Friendly names of the ops that OpenVINO's CPU plugin runs faster left in FP32: depthwise
+    convs (GroupConvolution; the plugin has no INT8 depthwise kernel on this path, so quantizing
+    their input only adds quantize/reorder steps) and the squeeze-excitation scale multiplies
+    (Multiply fed by a HSigmoid/HardSigmoid). Measured on mobilenetv3s16_320, 2-core Xeon: INT8
+    8.4 ms with them in FP32 vs 10.4 ms without (9.6 vs 10.8 ms capped at AVX2). VGG/ResNet
+    graphs have neither."""
+    names = []
+    for op in ov_model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind == "GroupConvolution":
+            names.append(op.get_friendly_name())
+        elif kind == "Multiply" and any(
+            i.get_source_output().get_node().get_type_name() in ("HSigmoid", "HardSigmoid") for i in op.inputs()
+        ):
+            names.append(op.get_friendly_name())
+    return sorted(set(names))
+
+
 def fam_offset_convs_onnx(proto: Any) -> list[str]:
     """Names of the Conv nodes that compute the offset input of each ``DeformConv`` (ONNX)."""
     producer = {o: n for n in proto.graph.node for o in n.output}
@@ -204,11 +223,14 @@ def quantize_openvino(
     target = resolve_target_cpu(target_cpu)
     fix = overflow_fix or NNCF_OVERFLOW_FIX[target]
 
-    ignored = None
+    names = fp32_faster_ops_ov(ov_model)
+    if names:
+        log(f"  keeping {len(names)} depthwise convs / squeeze-excitation multiplies in FP32 (faster there)")
     if ignore_fam_offsets:
-        names = fam_offset_convs_ov(ov_model)
-        log(f"  keeping {len(names)} FAM offset convs in FP32")
-        ignored = nncf.IgnoredScope(names=names) if names else None
+        offsets = fam_offset_convs_ov(ov_model)
+        log(f"  keeping {len(offsets)} FAM offset convs in FP32")
+        names += offsets
+    ignored = nncf.IgnoredScope(names=names) if names else None
     dataset = nncf.Dataset(list(images), lambda p: preprocess_image(p, meta))
     q = nncf.quantize(ov_model, dataset, subset_size=len(images), ignored_scope=ignored,
                       advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix(fix)))

@@ -199,3 +199,29 @@ def test_calibration_images_follow_metadata_preprocessing(calib_dir, narrow_meta
     x_bgr = preprocess_image(path, dataclasses.replace(narrow_meta, pixel_order="BGR", mean=(0, 0, 0), std=(1, 1, 1)))
     np.testing.assert_allclose(x_bgr[0, 0], bgr[..., 0] / 255.0, atol=1e-6)
     assert len(find_images(calib_dir, subset_size=5)) == 5
+
+
+def test_depthwise_convs_and_se_multiplies_stay_fp32_under_nncf(exported, narrow_model, narrow_meta, calib_dir, tmp_path):
+    """Light models: NNCF leaves the depthwise convs' and the squeeze-excitation multiplies'
+    inputs unquantized (faster on OpenVINO's CPU plugin); the VGG graph has none of them."""
+    import openvino as ov
+    import torch
+
+    from export.quantize import find_images, fp32_faster_ops_ov, quantize_openvino
+    from padet_sdk.ov_extensions import read_onnx_with_extensions
+
+    ov_model = read_onnx_with_extensions(ov.Core(), exported["onnx"])
+    names = fp32_faster_ops_ov(ov_model)
+    depthwise = sum(isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+                    for m in narrow_model.modules())  # fmt: skip
+    se = sum(type(m).__name__ == "SqueezeExcitation" for m in narrow_model.modules())
+    if narrow_model.cfg.backbone.startswith("vgg"):
+        assert names == [] and depthwise == se == 0
+        return
+    assert depthwise > 10 and se == 8 and len(names) == depthwise + se
+    xml = quantize_openvino(ov_model, narrow_meta, find_images(calib_dir, subset_size=4), tmp_path / "q.xml")
+    ops = {op.get_friendly_name(): op for op in ov.Core().read_model(str(xml)).get_ordered_ops()}
+    fed_by_fq = lambda op: any(i.get_source_output().get_node().get_type_name() == "FakeQuantize"  # noqa: E731
+                               for i in op.inputs())  # fmt: skip
+    assert not any(fed_by_fq(ops[n]) for n in names)
+    assert sum(fed_by_fq(op) for op in ops.values() if op.get_type_name() == "Convolution") > 10  # the rest is INT8
