@@ -24,7 +24,9 @@ Calibration images: any .jpg/.jpeg/.png/.bmp under --images (recursively); --sub
 them (default 300, a seeded random choice when there are more) are resized to S x S and
 normalised exactly as the metadata says (pixel order, mean, std). The deformable convs stay
 FP32 in both backends; --ignore-fam-offsets also keeps the small convs that predict their
-offsets in FP32 (sampling positions are sensitive to quantization error).
+offsets in FP32 (sampling positions are sensitive to quantization error). With nncf, the
+depthwise convs and squeeze-excitation multiplies of the light (MobileNet) presets stay FP32 too:
+OpenVINO's CPU plugin runs depthwise convs in FP32, so quantizing them only costs time.
 The output keeps the metadata, with precision "int8".
 """
 from __future__ import annotations
