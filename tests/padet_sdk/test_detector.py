@@ -67,11 +67,17 @@ def test_preprocess_is_resize_rgb_and_mean_std(ort_detector):
 def test_detections_equal_torch_postprocessing(detector):
     """Boxes within 0.5 px, same classes, scores within 1e-4 of model.postprocess(model(x))."""
     model, _ = model_and_files()
+    _assert_detections_equal_torch(detector, model, CONF)
+
+
+def _assert_detections_equal_torch(detector: Detector, model, conf: float) -> None:
+    """Every test frame's detections equal torch's (see assert_same_detections), inside the
+    frame, and at least 20 in all (a non-trivial model)."""
     total = 0
     for frame in frames():
         got = detector(frame)
         h, w = frame.shape[:2]
-        ref = torch_reference(model, detector.preprocess([frame]), (h, w), conf=CONF, max_det=MAX_DET)
+        ref = torch_reference(model, detector.preprocess([frame]), (h, w), conf=conf, max_det=MAX_DET)
         assert isinstance(got, Detections) and got.image_size == (h, w)
         assert_same_detections(got, ref["boxes"], ref["scores"], ref["labels"] - 1, ref["anchor_idx"])
         assert np.all(got.boxes[:, [0, 2]] <= w) and np.all(got.boxes[:, [1, 3]] <= h) and np.all(got.boxes >= 0)
@@ -91,13 +97,7 @@ def test_light_preset_detections_equal_torch_postprocessing(engine):
     model, _ = model_and_files("light_s16")
     with _open(engine, "light_s16", conf=0.3) as det:
         assert det.anchors.shape == (model.cfg.num_anchors, 4) and det.input_size == INPUT_SIZE
-        total = 0
-        for frame in frames():
-            got = det(frame)
-            ref = torch_reference(model, det.preprocess([frame]), frame.shape[:2], conf=0.3, max_det=MAX_DET)
-            assert_same_detections(got, ref["boxes"], ref["scores"], ref["labels"] - 1, ref["anchor_idx"])
-            total += len(got)
-    assert total >= 20, "the test model should produce a non-trivial number of detections"
+        _assert_detections_equal_torch(det, model, 0.3)
 
 
 def test_default_thresholds_match_torch_defaults():
