@@ -260,6 +260,11 @@ PRESETS: dict[str, PADetConfig] = {
     "mobilenetv2_320": _light_preset("mobilenetv2_320", "mobilenet_v2", 320),
     # SSDLite's taps (first map at stride 16): the real-time one, at some cost on small objects
     "mobilenetv3s16_320": _light_preset("mobilenetv3s16_320", "mobilenet_v3_large_s16", 320),
+    # ResNet-18 with the paper's (dense) decoder and heads at half VGG's channels, as its extras
+    "resnet18_320": _preset("resnet18_320", "resnet18", 320).replace(decoder_channels=128),
+    # the same at a quarter of the channels: the light preset that trains from scratch on a CPU
+    # (no ImageNet file fits a narrow network); plain 3x3 convs run INT8 on every CPU path
+    "resnet18q_320": _preset("resnet18q_320", "resnet18", 320).replace(decoder_channels=128, width=0.25),
 }
 
 

@@ -62,21 +62,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--preset", default="vgg16_384", choices=sorted(PRESETS))
     ap.add_argument("--all", action="store_true", help="one line per preset (GMAC, parameters, anchors)")
     ap.add_argument("--num-classes", type=int, default=80, help="foreground classes (COCO: 80)")
-    ap.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0 = the paper's network)")
+    ap.add_argument("--width", type=float, default=None,
+                    help="channel multiplier (default: the preset's; 1.0 = the paper's network)")
     ap.add_argument("--input-size", type=int, default=None)
     args = ap.parse_args(argv)
     from .model import build_model
 
-    over = {"width": args.width}
+    over: dict[str, object] = {} if args.width is None else {"width": args.width}
     if args.input_size:
         over["input_size"] = args.input_size
     if args.all:
-        print(f"{'preset':<18} {'input':>5} {'GMAC':>8} {'params':>12} {'anchors':>8}   ({args.num_classes} classes, width {args.width})")
+        print(f"{'preset':<18} {'input':>5} {'width':>6} {'GMAC':>8} {'params':>12} {'anchors':>8}   "
+              f"({args.num_classes} classes)")  # fmt: skip
         for name in sorted(PRESETS):
             model = build_model(name, args.num_classes, **over)
             macs = count_macs(model, model.cfg.input_size)["total"]
-            print(f"{name:<18} {model.cfg.input_size:>5} {macs / 1e9:>8.3f} {count_parameters(model):>12,} "
-                  f"{model.cfg.num_anchors:>8,}")  # fmt: skip
+            print(f"{name:<18} {model.cfg.input_size:>5} {model.cfg.width:>6g} {macs / 1e9:>8.3f} "
+                  f"{count_parameters(model):>12,} {model.cfg.num_anchors:>8,}")  # fmt: skip
         return 0
     model = build_model(args.preset, args.num_classes, **over)
     cfg = model.cfg

@@ -51,3 +51,19 @@ def test_max_isa_refuses_once_openvino_is_loaded(monkeypatch):
     with pytest.raises(RuntimeError, match="before OpenVINO is imported"):
         cap_isa("AVX2")
     assert "ONEDNN_MAX_CPU_ISA" not in os.environ  # nothing half-set
+
+
+def test_latency_targets_are_reported_for_every_edge_network_including_narrow_resnets():
+    """A light preset is judged by its multiply-adds, not its name: a narrow ResNet-18 gets the
+    targets' ratios, the heavy references (vgg16_384 itself, a full-width ResNet) do not."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_compare import target_ratios
+
+    nets = {"vgg16_384": {"gmac": 58.7}, "resnet18q_320": {"gmac": 0.6}, "resnet18_320": {"gmac": 6.1},
+            "ssdlite320": {"gmac": 0.58}}
+    med = {"vgg16_384 int8": 0.050, "resnet18q_320 int8": 0.002, "resnet18_320 int8": 0.010, "ssdlite320 fp32": 0.004}
+    ratios = target_ratios(med, nets, ["vgg16_384", "resnet18q_320", "resnet18_320"])
+    assert ratios == {"vgg16_384 INT8 / resnet18q_320 INT8 (target >= 25)": 25.0,
+                      "resnet18q_320 INT8 / ssdlite320 FP32 (target <= 1.5)": 0.5}
+    assert target_ratios(med, {k: v for k, v in nets.items() if k != "ssdlite320"}, ["resnet18q_320"]) == {
+        "vgg16_384 INT8 / resnet18q_320 INT8 (target >= 25)": 25.0}

@@ -58,7 +58,7 @@ def _tiny_config(backbone: str) -> PADetConfig:
     return PADetConfig(name="tiny96", backbone=backbone, input_size=96, num_classes=2, width=0.125, prior_prob=0.5)
 
 
-@pytest.mark.parametrize("name", ["vgg16", "resnet101", "mobilenet_v3_large", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["vgg16", "resnet101", "resnet18", "mobilenet_v3_large", "mobilenet_v2"])
 @pytest.mark.parametrize("size", [136, 200])
 def test_builtin_encoders_compute_the_taps_they_declare(name, size):
     """Sizes that the strides do not divide: VGG pools (rounds down), ResNet's padded strided
@@ -239,6 +239,34 @@ def test_ssdlite_tapped_mobilenet_has_no_stride_8_map_and_taps_block_12_and_the_
         taps = model.encoder(x)
         torch.testing.assert_close(taps[0], tv.features[:13](x), rtol=0, atol=0)
     assert [tuple(t.shape[1:]) for t in taps] == [(112, 8, 8), (960, 4, 4), (256, 2, 2), (256, 1, 1), (256, 1, 1)]
+
+
+def test_resnet18_encoder_is_torchvision_resnet18_and_loads_its_imagenet_file(tmp_path):
+    """The light dense encoder: torchvision's resnet18 module names and shapes (C3, C4, C5 =
+    layer2..4 at strides 8/16/32), its ImageNet file loads by name and computes torchvision's C5;
+    a narrow one or another network's file is refused naming the tensor."""
+    from training.model import build_model
+
+    cfg = PADetConfig(backbone="resnet18", input_size=320, width=1.0)
+    enc = build_backbone("resnet18", num_taps=cfg.num_encoder_levels, ch=cfg.channels)
+    assert [(t.channels, t.stride) for t in enc.output_shape()] == [
+        (128, 8), (256, 16), (512, 32), (256, 64), (256, 128)]
+    tv, path = _save_torchvision(tmp_path, "resnet18")
+    theirs = {k: v.shape for k, v in tv.state_dict().items() if not k.startswith("fc.")}
+    assert {k: v.shape for k, v in enc.state_dict().items() if not k.startswith("extras.")} == theirs
+    model = build_model("resnet18_320", 3, input_size=128, backbone_weights=str(path)).eval()
+    tv.eval()
+    x = torch.randn(1, 3, 128, 128)
+    with torch.no_grad():
+        want = tv.layer4(tv.layer3(tv.layer2(tv.layer1(tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))))))
+        torch.testing.assert_close(model.encoder(x)[2], want, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="width=1.0"):
+        build_model("resnet18_320", 3, input_size=128, width=0.25, backbone_weights=str(path))
+    _, r101 = _save_torchvision(tmp_path, "resnet101")
+    with pytest.raises(ValueError, match="do not fit: layer1.0.conv1.weight .*torchvision resnet18"):
+        build_model("resnet18_320", 3, input_size=128, backbone_weights=str(r101))
+    with pytest.raises(FileNotFoundError, match="resnet18-f37072fd.pth"):
+        build_model("resnet18_320", 3, input_size=128, backbone_weights=str(tmp_path / "missing.pth"))
 
 
 def test_mobile_encoders_refuse_weights_that_do_not_fit(tmp_path):

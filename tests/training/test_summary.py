@@ -32,8 +32,12 @@ def test_count_macs_counts_a_conv_and_a_deformable_conv_as_the_products_they_com
 def test_all_prints_gmacs_for_every_preset(capsys):
     assert main(["--all"]) == 0
     out = capsys.readouterr().out
-    gmac = {row.split()[0]: float(row.split()[2]) for row in out.splitlines()[1:]}
+    rows = {row.split()[0]: row.split() for row in out.splitlines()[1:]}
+    gmac = {name: float(r[3]) for name, r in rows.items()}
     assert set(gmac) == set(PRESETS)
+    # a preset that has its own channel multiplier is counted at it, not at 1.0
+    assert float(rows["resnet18q_320"][2]) == 0.25 and float(rows["vgg16_384"][2]) == 1.0
+    assert gmac["resnet18q_320"] < 1.0 < gmac["resnet18_320"]
     # the paper's VGG-16 at 384 is ~57-59 GMAC (RFBNet/SSD counts); the light presets are under 1.5
     assert 50 < gmac["vgg16_384"] < 65
     assert gmac["mobilenetv3_320"] < 1.0 and gmac["mobilenetv3_384"] < 1.5
