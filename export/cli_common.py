@@ -46,7 +46,7 @@ def add_model_args(parser: argparse.ArgumentParser, *, required: bool = True) ->
     g.add_argument("--random-init", action="store_true",
                    help="export randomly initialised weights (for benchmarks and pipeline tests; detects nothing)")
     g.add_argument("--num-classes", type=int, default=80, metavar="N", help="with --random-init (default 80)")
-    g.add_argument("--width", type=float, metavar="W", help="with --random-init: channel multiplier (default 1.0)")
+    g.add_argument("--width", type=float, metavar="W", help="with --random-init: channel multiplier (default: the preset's, 1.0 for most)")
     g.add_argument("--input-size", type=int, metavar="S", help="with --random-init: input size S (multiple of 8)")
     g.add_argument("--model-version", metavar="V", help="version string written into the metadata "
                    "(default: epoch<N> from the checkpoint, else 0)")

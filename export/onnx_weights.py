@@ -23,6 +23,19 @@ import argparse  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def _conv_before(bn: str) -> str:
+    """The conv a BatchNorm follows, by torchvision's naming: ``X.1`` after ``X.0`` in a
+    Sequential, ``bnK`` after ``convK`` in a ResNet block."""
+    parent, _, last = bn.rpartition(".")
+    if last.isdigit():
+        conv = str(int(last) - 1)
+    elif last.startswith("bn") and last[2:].isdigit():
+        conv = f"conv{last[2:]}"
+    else:
+        raise ValueError(f"cannot tell which conv the BatchNorm {bn} follows")
+    return f"{parent}.{conv}" if parent else conv
+
+
 def state_dict_from_onnx(onnx_path: str | Path, model) -> dict:
     """A state dict for ``model`` (a PADet of the file's architecture) from the file's
     initializers; ValueError naming the first tensor that is missing or has another shape."""
@@ -49,7 +62,7 @@ def state_dict_from_onnx(onnx_path: str | Path, model) -> dict:
     for k, v in own.items():
         mod, _, leaf = k.rpartition(".")
         if mod in bn_mods:
-            conv = mod.rpartition(".")[0] + "." + str(int(mod.rpartition(".")[2]) - 1)
+            conv = _conv_before(mod)
             bias = inits.get(f"{conv}.weight_bias")
             if bias is None and f"{conv}.weight" in no_bias:  # folded to a zero bias, which the exporter dropped
                 bias = np.zeros(int(bn_mods[mod].num_features), np.float32)
@@ -74,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, type=Path, help="PADet .onnx file")
     p.add_argument("--config", required=True, help="its preset (training.PRESETS)")
-    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--width", type=float, default=None, help="channel multiplier (default: the preset's)")
     p.add_argument("--out", required=True, type=Path, help="state dict (.pth) to write")
     args = p.parse_args(argv)
     import torch
@@ -83,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.model import build_model
 
     meta = read_metadata(args.model)
-    model = build_model(args.config, len(meta.class_names), width=args.width, input_size=meta.input_size).eval()
+    over = {} if args.width is None else {"width": args.width}
+    model = build_model(args.config, len(meta.class_names), input_size=meta.input_size, **over).eval()
     model.load_state_dict(state_dict_from_onnx(args.model, model))
     # the file and the rebuilt network must compute the same thing
     import onnxruntime as ort

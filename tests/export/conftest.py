@@ -10,7 +10,7 @@ from export_helpers import CLASS_NAMES, make_narrow_model
 from training.model import PADet
 
 
-@pytest.fixture(scope="session", params=["vgg", "light", "light_s16"])
+@pytest.fixture(scope="session", params=["vgg", "light", "light_s16", "light_r18"])
 def narrow_model(request) -> PADet:
     """Each export test runs on the paper's narrow network and on the light (mobile) ones."""
     return make_narrow_model(kind=request.param)

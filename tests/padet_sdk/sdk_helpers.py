@@ -29,7 +29,7 @@ def model_and_files(kind: str = "vgg") -> tuple[object, dict[str, Path]]:
     """(torch model, {"onnx": path, "xml": path}) — built and exported once per process and kind.
 
     The model is the export tests' narrow PADet (tests/export/export_helpers.py, ``kind`` a key
-    of its ``NARROW``: "vgg", or the light "light" / "light_s16"): nonzero FAM offsets and
+    of its ``NARROW``: "vgg", or the light "light" / "light_s16" / "light_r18"): nonzero FAM offsets and
     predictions that vary across anchors.
     """
     from export.graph import build_metadata
