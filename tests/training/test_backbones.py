@@ -89,6 +89,7 @@ def test_registry_names_the_known_backbones_and_refuses_a_second_class_for_a_nam
 def test_default_file_names_come_from_the_encoder(tiny_backbone):
     assert default_stem(PADetConfig(backbone="vgg16", input_size=384)) == "padet_vgg384"
     assert default_stem(PADetConfig(backbone="resnet101", input_size=512)) == "padet_resnet512"
+    assert default_stem(PADetConfig(backbone="resnet18", input_size=320)) == "padet_resnet18_320"
     assert default_stem(_tiny_config(tiny_backbone)) == "padet_tiny_test96"
 
 
