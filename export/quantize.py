@@ -175,9 +175,8 @@ def fp32_faster_ops_ov(ov_model: Any) -> list[str]:
     """Friendly names of the ops that OpenVINO's CPU plugin runs faster left in FP32: depthwise
     convs (GroupConvolution; the plugin has no INT8 depthwise kernel on this path, so quantizing
     their input only adds quantize/reorder steps) and the squeeze-excitation scale multiplies
-    (Multiply fed by a HSigmoid/HardSigmoid). Measured on mobilenetv3s16_320, 2-core Xeon: INT8
-    8.4 ms with them in FP32 vs 10.4 ms without (9.6 vs 10.8 ms capped at AVX2). VGG/ResNet
-    graphs have neither."""
+    (Multiply fed by a HSigmoid/HardSigmoid); README "Light PADet" has the measurements. The
+    dense graphs (VGG, ResNet with the paper's heads) have neither."""
     names = []
     for op in ov_model.get_ordered_ops():
         kind = op.get_type_name()

@@ -33,6 +33,26 @@ def _ceil_div(n: int, d: int) -> int:
     return -(-n // d)
 
 
+def copy_by_name(module: nn.Module, state: dict[str, Tensor], prefix: str, hint: str,
+                 skip: tuple[str, ...] = ()) -> list[str]:
+    """Copy ``state[prefix + k]`` into each tensor ``k`` of ``module``'s state dict (but those
+    starting with one of ``skip``: layers of ours, not torchvision's) and return the names read;
+    ValueError naming the first tensor that is missing or has another shape, then ``hint``."""
+    own = module.state_dict()
+    loaded = []
+    for k, v in own.items():
+        if k.startswith(skip):
+            continue
+        src = state.get(prefix + k)
+        if src is None or src.shape != v.shape:
+            raise ValueError(f"backbone weights do not fit: {prefix}{k} is {None if src is None else tuple(src.shape)}, "
+                             f"expected {tuple(v.shape)} ({hint})")  # fmt: skip
+        own[k] = src
+        loaded.append(prefix + k)
+    module.load_state_dict(own)
+    return loaded
+
+
 def extra_stage(cin: int, mid: int, cout: int, *, bn: bool) -> nn.Sequential:
     """SSD's extra layer, CBR1-``mid`` → CBR3-``cout`` stride 2 pad 1: one more tap at twice the
     stride of the one before, its size that one's halved and rounded up."""

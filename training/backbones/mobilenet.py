@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import mobilenet_v2, mobilenet_v3_large
 
-from .base import ChannelFn, Encoder, extra_stage
+from .base import ChannelFn, Encoder, copy_by_name, extra_stage
 from .registry import register_backbone
 
 #: (mid, out) channels of the extra stages: half of VGG's (SSDLite's extras are as narrow)
@@ -80,19 +80,8 @@ class _TorchvisionMobile(Encoder):
     def load_imagenet(self, state: dict[str, Tensor]) -> list[str]:
         """Copy torchvision ImageNet weights by name (``classifier.*`` is not used); ValueError
         naming the first tensor that is missing or has another shape."""
-        own = self.features.state_dict()
-        loaded = []
-        for k, v in own.items():
-            src = state.get(f"features.{k}")
-            if src is None or src.shape != v.shape:
-                raise ValueError(
-                    f"backbone weights do not fit: features.{k} is {None if src is None else tuple(src.shape)}, "
-                    f"expected {tuple(v.shape)} (torchvision {self.tv_name} ImageNet weights need width=1.0)"
-                )
-            own[k] = src
-            loaded.append(f"features.{k}")
-        self.features.load_state_dict(own)
-        return loaded
+        hint = f"torchvision {self.tv_name} ImageNet weights need width=1.0"
+        return copy_by_name(self.features, state, "features.", hint)
 
 
 @register_backbone("mobilenet_v3_large")

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from .base import ChannelFn, Encoder, extra_stage
+from .base import ChannelFn, Encoder, copy_by_name, extra_stage
 from .registry import register_backbone
 
 
@@ -76,21 +76,8 @@ class _TorchvisionResNet(Encoder):
     def load_imagenet(self, state: dict[str, Tensor]) -> list[str]:
         """Load torchvision ImageNet weights by name (the ``fc`` layer is not used); ValueError
         naming the first tensor that is missing or has another shape."""
-        own = self.state_dict()
-        loaded = []
-        for k, v in own.items():
-            if k.startswith("extras."):
-                continue
-            src = state.get(k)
-            if src is None or src.shape != v.shape:
-                raise ValueError(
-                    f"backbone weights do not fit: {k} is {None if src is None else tuple(src.shape)}, "
-                    f"expected {tuple(v.shape)} (torchvision {self.tv_name} ImageNet weights need width=1.0)"
-                )
-            own[k] = src
-            loaded.append(k)
-        self.load_state_dict(own)
-        return loaded
+        hint = f"torchvision {self.tv_name} ImageNet weights need width=1.0"
+        return copy_by_name(self, state, "", hint, skip=("extras.",))
 
 
 @register_backbone("resnet101")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import ChannelFn, Encoder, extra_stage
+from .base import ChannelFn, Encoder, copy_by_name, extra_stage
 from .registry import register_backbone
 
 # torchvision vgg16 "D" configuration
@@ -80,19 +80,8 @@ class VGG16Encoder(Encoder):
 
         Returns the names of this encoder's parameters that were set.
         """
-        loaded = []
-        own = self.features.state_dict()
-        for k, v in own.items():
-            src = state.get(f"features.{k}")
-            if src is None or src.shape != v.shape:
-                raise ValueError(
-                    f"backbone weights do not fit: features.{k} is "
-                    f"{None if src is None else tuple(src.shape)}, expected {tuple(v.shape)} "
-                    "(torchvision vgg16 / vgg16_bn ImageNet weights need width=1.0 and backbone_bn matching the file)"
-                )
-            own[k] = src
-            loaded.append(f"features.{k}")
-        self.features.load_state_dict(own)
+        loaded = copy_by_name(self.features, state, "features.", "torchvision vgg16 / vgg16_bn ImageNet weights "
+                              "need width=1.0 and backbone_bn matching the file")  # fmt: skip
         if "classifier.0.weight" in state and self.fc6.out_channels == 1024:
             w6 = state["classifier.0.weight"].view(4096, 512, 7, 7)
             self.fc6.weight.copy_(w6[::4, :, ::3, ::3])
