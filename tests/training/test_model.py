@@ -159,8 +159,9 @@ def test_missing_backbone_file_names_the_expected_file(tmp_path):
 
 
 def test_narrow_weights_refuse_imagenet_files_with_a_clear_message(tmp_path):
-    path = tmp_path / "vgg16.pth"
-    torch.save(torchvision.models.vgg16(weights=None).state_dict(), path)
+    path = tmp_path / "vgg16.pth"  # torchvision's layout; its conv layers are what is checked first
+    state = torchvision.models.vgg16(weights=None).state_dict()
+    torch.save({k: v for k, v in state.items() if k.startswith("features.")}, path)
     with pytest.raises(ValueError, match="width=1.0"):
         build_model("vgg16_384", 3, width=0.125, input_size=128, backbone_weights=str(path))
 
