@@ -48,7 +48,7 @@ EVAL_CONF = 0.01
 #: BatchNorm frozen (``ft_*``).
 RECIPE = dict(
     train=3000, val=300, data_size=192, max_objects=8, min_object_size=8.0,
-    config="vgg16_384", width=0.125, input_size=192, batch_size=8, steps=5727,
+    config="resnet18q_320", width=0.25, input_size=192, batch_size=8, steps=5727,
     optimizer="adamw", lr=2e-3, warmup_epochs=0.2, milestones=(14.5, 16.5), ohem=3.0, seed=0,
     augment=False,
     clip_train=3000, clip_val=300, clip_min_object_size=24.0, clip_max_object_frac=0.5,
